@@ -1,0 +1,13 @@
+"""advdemo: adversarial examples and adversarial regularization on MNIST, in Keras 3.
+
+Modules, one concept each: ``config`` (typed settings), ``norms`` (the math of each norm), ``attacks``
+(FGSM/PGD), ``models`` (the tutorial's CNN), ``data`` (MNIST and the bundled gallery), ``training``
+(adversarial regularization), ``evaluation`` (honest robustness figures), ``cards`` (model cards).
+"""
+
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+#: Folder of the bundled models, their cards and the digit gallery.
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"

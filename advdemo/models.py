@@ -1,0 +1,81 @@
+"""The NSL tutorial's CNN, and saving/loading it safely as a ``.keras`` file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import keras
+
+IMAGE_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+#: The tutorial's model has exactly this many parameters.
+PARAMETER_COUNT = 93_322
+
+
+def build_cnn(name: str = "cnn") -> keras.Model:
+    """The tutorial's base CNN: images (batch, 28, 28, 1) float32 in [0, 1] -> logits (batch, 10).
+
+    Conv2D(32,3,relu) MaxPool(2) Conv2D(64,3,relu) MaxPool(2) Conv2D(64,3,relu) Flatten Dense(64,relu)
+    Dense(10): 93,322 parameters; the input is named ``image`` as in the tutorial.
+    """
+    inputs = keras.Input(shape=IMAGE_SHAPE, dtype="float32", name="image")
+    x = keras.layers.Conv2D(32, 3, activation="relu")(inputs)
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Conv2D(64, 3, activation="relu")(x)
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Conv2D(64, 3, activation="relu")(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(64, activation="relu")(x)
+    logits = keras.layers.Dense(NUM_CLASSES, name="logits")(x)
+    return keras.Model(inputs, logits, name=name)
+
+
+class ModelFileError(ValueError):
+    """A weights file is missing, corrupt, or not a model of the expected shape."""
+
+
+def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Writes ``model`` to ``path`` (``.keras``) atomically: a temporary file in the same folder, then a rename.
+
+    A crash or a cancelled run never leaves a half-written model at ``path``.
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"model files end in .keras, got {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.tmp", suffix=".keras", dir=path.parent)
+    os.close(handle)
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """Loads a classifier saved by ``save_model`` (Keras 3, ``safe_mode=True``) and checks its shapes.
+
+    Raises:
+        ModelFileError: the file is missing, unreadable or corrupt, or the model does not map
+            (batch, 28, 28, 1) images to (batch, 10) logits. Never returns an untrained model.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist: train it with `python -m advdemo.train` "
+                             "or restore it from the repository (git checkout -- pretrained/)")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"model file {path} is not a .keras archive (corrupt or truncated?): "
+                             "retrain it with `python -m advdemo.train` or restore it from the repository")
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a bad archive; name the file in one.
+        raise ModelFileError(f"could not load model file {path}: {error}") from error
+    if tuple(model.input_shape[1:]) != IMAGE_SHAPE or tuple(model.output_shape[1:]) != (NUM_CLASSES,):
+        raise ModelFileError(f"model file {path} maps {model.input_shape} to {model.output_shape}; "
+                             f"expected (None, 28, 28, 1) images to (None, 10) logits")
+    return model
