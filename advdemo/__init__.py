@@ -5,9 +5,10 @@ Modules, one concept each: ``config`` (typed settings), ``norms`` (the math of e
 (adversarial regularization), ``evaluation`` (honest robustness figures), ``cards`` (model cards).
 """
 
+import os
 from pathlib import Path
 
 __version__ = "0.1.0"
 
-#: Folder of the bundled models, their cards and the digit gallery.
-PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+#: Folder of the bundled models, their cards and the digit gallery (``$ADVDEMO_PRETRAINED`` overrides it).
+PRETRAINED_DIR = Path(os.environ.get("ADVDEMO_PRETRAINED") or Path(__file__).resolve().parent.parent / "pretrained")

@@ -26,6 +26,7 @@ def write_json_atomically(path: str | os.PathLike, data: Any) -> Path:
         with os.fdopen(handle, "w") as stream:
             json.dump(data, stream, indent=2, sort_keys=False)
             stream.write("\n")
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

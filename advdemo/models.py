@@ -50,6 +50,7 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     os.close(handle)
     try:
         model.save(temporary)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a model file is for everyone
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
