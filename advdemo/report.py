@@ -1,0 +1,89 @@
+"""Command line: the bundled models' card figures as a Markdown table, optionally written into the README.
+
+    python -m advdemo.report                 # print the table
+    python -m advdemo.report --readme README.md   # replace the table between the README's markers
+
+Every number comes from ``pretrained/NAME.json``, which ``python -m advdemo.evaluate --write-card`` wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from advdemo import PRETRAINED_DIR
+from advdemo.cards import read_card
+from advdemo.config import Norm
+from advdemo.evaluation import AttackSpec, find_entry
+
+MODELS = ("base", "tutorial", "robust")
+START, END = "<!-- metrics:start -->", "<!-- metrics:end -->"
+
+#: The columns of the table, in order.
+COLUMNS: tuple[AttackSpec, ...] = (
+    AttackSpec.clean(),
+    AttackSpec.fgsm(0.2, source="base"),
+    AttackSpec.fgsm(0.1), AttackSpec.fgsm(0.2), AttackSpec.fgsm(0.3),
+    AttackSpec.pgd(0.1), AttackSpec.pgd(0.2), AttackSpec.pgd(0.3),
+    AttackSpec.pgd(2.0, Norm.L2), AttackSpec.pgd(10.0, Norm.L1),
+)
+
+
+def _cell(card: dict[str, Any], spec: AttackSpec) -> str:
+    entry = find_entry(card.get("metrics", []), spec)
+    return "n/a" if entry is None else f"{100 * entry['accuracy']:.2f}"
+
+
+def metrics_table(directory: Path = PRETRAINED_DIR, models: tuple[str, ...] = MODELS) -> str:
+    """Markdown: one row per model, one column per attack of ``COLUMNS`` (accuracy in %), then the
+    sanity checks and the training time of each model."""
+    cards = {name: read_card(directory / f"{name}.json") for name in models}
+    n = {entry.get("n") for card in cards.values() for entry in card.get("metrics", [])}
+    header = "| model | " + " | ".join(spec.describe() for spec in COLUMNS) + " |"
+    lines = [f"Test accuracy (%) on {', '.join(str(v) for v in sorted(n - {None})) or '?'} MNIST test images. "
+             "PGD-40 x3 = 40 steps of eps/10 from a random start, 3 restarts, worst case per example; "
+             "\"from base\" is the tutorial's transfer attack, every other column is white-box.", "",
+             header, "|" + "---|" * (len(COLUMNS) + 1)]
+    for name, card in cards.items():
+        lines.append(f"| {name} | " + " | ".join(_cell(card, spec) for spec in COLUMNS) + " |")
+    lines += ["", "| model | sanity checks passed | failed checks | training time | epochs |", "|---|---|---|---|---|"]
+    for name, card in cards.items():
+        checks = card.get("sanity_checks", [])
+        failed = "; ".join(check["check"] for check in checks if not check["passed"]) or "none"
+        training = card.get("training", {})
+        lines.append(f"| {name} | {sum(check['passed'] for check in checks)}/{len(checks)} | {failed} | "
+                     f"{training.get('seconds', 0) / 60:.1f} min | {len(training.get('epoch_seconds', []))} |")
+    return "\n".join(lines)
+
+
+def replace_between_markers(text: str, table: str) -> str:
+    """``text`` with everything between START and END replaced by ``table`` (ValueError without markers)."""
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
+    if not pattern.search(text):
+        raise ValueError(f"no {START} ... {END} markers found")
+    return pattern.sub(lambda _: f"{START}\n{table}\n{END}", text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m advdemo.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", type=Path, default=PRETRAINED_DIR, help="folder of the model cards")
+    parser.add_argument("--readme", type=Path, help="write the table between the markers of this Markdown file")
+    args = parser.parse_args(argv)
+    try:
+        table = metrics_table(args.dir)
+        if args.readme:
+            args.readme.write_text(replace_between_markers(args.readme.read_text(), table))
+            print(f"updated {args.readme}")
+        else:
+            print(table)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

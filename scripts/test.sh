@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs everything the tests need (Python packages, and Debian's Chromium for the browser test),
+# then lints and runs the whole suite. Slow tests run when ADVDEMO_MNIST names the full MNIST.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+if ! [ -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null
+  else
+    (sudo apt-get update -qq && sudo apt-get install -y -qq chromium) >/dev/null
+  fi
+fi
+python -m ruff check .
+python -m pytest -q -p no:cacheprovider "$@"
