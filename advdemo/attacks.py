@@ -75,7 +75,7 @@ def _run_once(model, images, labels, epsilon, step_size, steps, norm: Norm, rand
     """
 
     def evaluate(delta):
-        adversarial = images + delta
+        adversarial = tf.clip_by_value(images + delta, clip_min, clip_max)  # exact range despite rounding
         with tf.GradientTape() as tape:
             tape.watch(adversarial)
             logits = model(adversarial, training=False)
@@ -88,7 +88,7 @@ def _run_once(model, images, labels, epsilon, step_size, steps, norm: Norm, rand
                               clip_min, clip_max)
     else:
         delta = tf.zeros_like(images)
-    best_images = images + delta
+    best_images = tf.clip_by_value(images + delta, clip_min, clip_max)
     best_scores = tf.fill([tf.shape(images)[0]], tf.constant(-np.inf, images.dtype))
 
     def better_of(candidate, score, best_images, best_scores):
@@ -107,7 +107,7 @@ def _run_once(model, images, labels, epsilon, step_size, steps, norm: Norm, rand
 
     _, delta, best_images, best_scores = tf.while_loop(
         lambda t, *_: t < steps, body, (tf.constant(0), delta, best_images, best_scores))
-    final_images = images + delta
+    final_images = tf.clip_by_value(images + delta, clip_min, clip_max)
     if not keep_worst:
         return final_images, tf.zeros_like(best_scores)
     final_logits = model(final_images, training=False)

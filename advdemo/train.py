@@ -150,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_description(),
         "contract": "keras.saving.load_model(path) -> input (None, 28, 28, 1) float32 in [0, 1], "
                     "output (None, 10) logits",
+        "intended_use": "Teaching: showing how adversarial examples fool a small MNIST classifier and how "
+                        "adversarial training changes that. Not a certified or production-grade defence.",
+        "limitations": "Robustness is measured empirically with FGSM and PGD (white-box, 3 restarts); a "
+                       "stronger attack suite (AutoAttack-style) is expected to land 1-6 points lower. "
+                       "Handwriting unlike MNIST (thin strokes, off-centre digits) lowers accuracy.",
         "metrics": [],
         "sanity_checks": [],
     }
