@@ -55,19 +55,31 @@ def _validated_split(images: np.ndarray, labels: np.ndarray, source: str, name: 
         raise ValueError(f"{source}: {name}: {error}") from None
 
 
+def _open_npz(path: Path, what: str, hint: str) -> np.lib.npyio.NpzFile:
+    """``np.load`` of an .npz archive; anything else (a text file, a lone .npy, pickles) is a ValueError."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise ValueError(f"{what} is not a readable .npz ({error}): {hint}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{what} is a single .npy array, not an .npz archive: {hint}")
+    return archive
+
+
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     hint = (f"point --data or {MNIST_ENV} at a Keras-format mnist.npz "
             "(arrays x_train, y_train, x_test, y_test, uint8)")
     if not path.is_file():
         raise FileNotFoundError(f"MNIST file {path} does not exist: {hint}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in _MNIST_KEYS if key not in archive.files]
-            if missing:
-                raise ValueError(f"MNIST file {path} lacks {', '.join(missing)}: {hint}")
+    archive = _open_npz(path, f"MNIST file {path}", hint)
+    with archive:
+        missing = [key for key in _MNIST_KEYS if key not in archive.files]
+        if missing:
+            raise ValueError(f"MNIST file {path} lacks {', '.join(missing)}: {hint}")
+        try:
             return {key: archive[key] for key in _MNIST_KEYS}
-    except (OSError, zipfile.BadZipFile, EOFError) as error:
-        raise ValueError(f"MNIST file {path} is not a readable .npz ({error}): {hint}") from None
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+            raise ValueError(f"MNIST file {path} has an unreadable array ({error}): {hint}") from None
 
 
 def resolve_mnist_path(path: str | os.PathLike | None = None) -> Path | None:
@@ -122,9 +134,10 @@ def load_gallery(path: str | os.PathLike = GALLERY_PATH) -> Gallery:
     if not path.is_file():
         raise FileNotFoundError(f"gallery {path} does not exist: rebuild it with `python -m advdemo.gallery` "
                                 "or restore it from the repository")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
+    hint = "rebuild it with `python -m advdemo.gallery` or restore it from the repository"
+    with _open_npz(path, f"gallery {path}", hint) as archive:
+        try:
             return Gallery(to_model_input(archive["images"]), archive["labels"].astype(np.int64),
                            archive["test_indices"].astype(np.int64), archive["hard"].astype(bool))
-    except (OSError, KeyError, zipfile.BadZipFile, EOFError) as error:
-        raise ValueError(f"gallery {path} is unreadable ({error}): rebuild it with `python -m advdemo.gallery`") from None
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as error:
+            raise ValueError(f"gallery {path} is unreadable ({error}): {hint}") from None

@@ -114,11 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--out must end in .keras, got {out}")
     try:
         train_split, _ = load_mnist(args.data)
+        train_split, validation = _split_validation(train_split.head(args.train_examples),
+                                                    train_config.validation_size)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    train_split = train_split.head(args.train_examples)
-    train_split, validation = _split_validation(train_split, train_config.validation_size)
 
     cancel = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: cancel.set())  # Ctrl-C finishes the batch, then stops cleanly

@@ -56,7 +56,7 @@ class AdversarialRegularization(keras.Model):
         return [self.loss_tracker, self.adversarial_loss_tracker, self.accuracy_metric]
 
     def train_step(self, data):
-        images, labels = data
+        images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         config = self.adv_config
         if config is None:
             loss, adversarial, logits, gradients = self._normal_gradients(images, labels)
@@ -110,7 +110,7 @@ class AdversarialRegularization(keras.Model):
         return loss, adversarial, logits, tape.gradient(loss, variables)
 
     def test_step(self, data):
-        images, labels = data
+        images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         logits = self.base_model(images, training=False)
         return self._update_metrics(_mean_cross_entropy(labels, logits), tf.zeros([]), labels, logits)
 

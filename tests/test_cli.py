@@ -1,0 +1,355 @@
+"""The command lines (train, evaluate, gallery) end to end on the tiny synthetic data set, plus the evaluation
+library's sanity checks on hand-made model-card entries."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from advdemo import cards, evaluation, gallery, train
+from advdemo.config import Norm, RegularizerLoss
+from advdemo.evaluation import STANDARD_SUITE, SWEEP_EPSILONS, AttackSpec, sanity_checks, sweep_suite
+from advdemo.models import load_model, save_model
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+METRIC_KEYS = {"attack", "norm", "eps", "steps", "step_size", "restarts", "source", "n", "accuracy"}
+
+
+def run_module(module: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key not in ("ADVDEMO_MNIST", "PYTHONPATH")}
+    env.update(PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return [name for name in os.listdir(folder) if ".tmp" in name]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, write_tiny_mnist):
+    """A folder with the tiny data set, a tutorial model trained by the CLI (1 epoch), and a linear base model."""
+    folder = tmp_path_factory.mktemp("cli")
+    data = write_tiny_mnist(folder / "tiny.npz")
+    out = folder / "models" / "tut.keras"
+    result = run_module("advdemo.train", "--recipe", "tutorial", "--data", data, "--epochs", 1, "--out", out)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1))
+    base = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+    base_path = save_model(base, folder / "base.keras")
+    return {"folder": folder, "data": data, "out": out, "result": result, "base": base_path}
+
+
+def test_train_writes_the_model_and_its_card(workspace):
+    result, out = workspace["result"], workspace["out"]
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(out.parent)) == ["tut.json", "tut.keras"]  # and no temporary files
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["command"].startswith("python -m advdemo.train ")
+    assert "--recipe tutorial" in card["command"] and "--epochs 1" in card["command"]
+    assert card["seed"] == card["train_config"]["seed"] == 0
+    assert card["train_config"]["epochs"] == 1  # the override
+    assert card["train_config"]["batch_size"] == 32  # the tutorial recipe's
+    adv = card["adv_config"]
+    assert adv["multiplier"] == 0.2 and adv["loss"] == "nsl"
+    assert adv["attack"]["adv_grad_norm"] == "linf" and adv["attack"]["adv_step_size"] == 0.2
+    assert adv["attack"]["pgd_iterations"] == 1
+    assert card["data"]["source"] == str(workspace["data"]) and card["data"]["train_examples"] == 256
+    training = card["training"]
+    assert isinstance(training["seconds"], (int, float)) and training["seconds"] >= 0
+    assert len(training["epoch_seconds"]) == 1 and training["epoch_seconds"][0] >= 0
+    assert set(training["history"]) >= {"loss", "accuracy", "adversarial_loss"}
+    assert {"cpus", "python", "tensorflow", "keras", "numpy", "platform"} <= set(card["machine"])
+    assert card["machine"]["keras"] == keras.__version__
+    assert card["metrics"] == [] and card["sanity_checks"] == []
+
+
+def test_trained_model_loads_and_learned_the_bars(workspace, tiny_splits):
+    model = load_model(workspace["out"])
+    _, test = tiny_splits  # same generator and seed as the workspace's data
+    assert evaluation.accuracy(model, test.images, test.labels) > 0.5  # chance is 0.1
+
+
+def test_train_help_mentions_every_option(capsys):
+    with pytest.raises(SystemExit) as caught:
+        train.main(["--help"])
+    assert caught.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--recipe", "--out", "--data", "--train-examples", "--validation-size", "--epochs",
+                   "--batch-size", "--learning-rate", "--lr-schedule", "--seed", "--no-adversarial", "--loss",
+                   "--multiplier", "--adv-grad-norm", "--adv-step-size", "--pgd-iterations", "--pgd-epsilon",
+                   "--random-init", "--no-random-init"):
+        assert option in text, option
+    for recipe in ("base", "tutorial", "robust"):
+        assert recipe in text
+
+
+def test_train_with_a_missing_data_file_fails_clearly_and_writes_nothing(tmp_path, capsys):
+    missing = tmp_path / "nowhere.npz"
+    out = tmp_path / "out" / "m.keras"
+    assert train.main(["--data", str(missing), "--epochs", "1", "--out", str(out)]) != 0
+    assert str(missing) in capsys.readouterr().err
+    assert not out.parent.exists() and sorted(os.listdir(tmp_path)) == []
+
+
+def test_train_with_a_malformed_data_file_fails_clearly_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x_train=np.zeros((2, 28, 28), np.uint8))
+    out = tmp_path / "m.keras"
+    assert train.main(["--data", str(bad), "--epochs", "1", "--out", str(out)]) != 0
+    error = capsys.readouterr().err
+    assert str(bad) in error and "y_train" in error
+    assert sorted(os.listdir(tmp_path)) == ["bad.npz"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["--out", "model.h5"],
+    ["--pgd-iterations", "5"],  # PGD without a ball radius
+    ["--multiplier", "-1"],
+    ["--epochs", "0"],
+    ["--recipe", "nonsense"],
+], ids=["suffix", "pgd-without-epsilon", "negative-multiplier", "zero-epochs", "unknown-recipe"])
+def test_train_rejects_bad_options_before_loading_data(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(train, "load_mnist", lambda *a, **k: pytest.fail("data loaded despite a bad option"))
+    with pytest.raises(SystemExit) as caught:
+        train.main(argv)
+    assert caught.value.code == 2
+    assert "error" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_train_overrides_change_the_recipe():
+    parse = train.build_parser().parse_args
+    train_config, adv = train.configs_from_arguments(parse(["--recipe", "robust", "--adv-grad-norm", "l2",
+                                                            "--pgd-epsilon", "2.0", "--epochs", "2"]))
+    assert train_config.epochs == 2 and train_config.batch_size == 128  # the rest is the robust recipe's
+    assert adv.loss is RegularizerLoss.TRADES and adv.multiplier == 6.0
+    assert adv.attack.adv_grad_norm is Norm.L2 and adv.attack.epsilon == 2.0 and adv.attack.pgd_iterations == 10
+    assert train.configs_from_arguments(parse(["--recipe", "tutorial", "--no-adversarial"]))[1] is None
+    assert train.configs_from_arguments(parse(["--recipe", "base"]))[1] is None
+    _, adv = train.configs_from_arguments(parse(["--recipe", "base", "--multiplier", "0.5"]))
+    assert adv.multiplier == 0.5 and adv.attack.is_fgsm  # an adversarial option turns the base recipe adversarial
+    _, adv = train.configs_from_arguments(parse(["--recipe", "tutorial", "--no-random-init"]))
+    assert adv.attack.random_init is False
+
+
+def test_evaluate_writes_metrics_into_the_card(workspace, tiny_splits):
+    folder = workspace["folder"]
+    model_path = folder / "eval" / "tut.keras"
+    model_path.parent.mkdir()
+    model_path.write_bytes(workspace["out"].read_bytes())
+    card = json.loads(workspace["out"].with_suffix(".json").read_text())
+    model_path.with_suffix(".json").write_text(json.dumps(card))
+    result = run_module("advdemo.evaluate", "--model", model_path, "--base", workspace["base"],
+                        "--data", workspace["data"], "--suite", "quick", "--sweep-n", 0, "--write-card")
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(model_path.parent)) == ["tut.json", "tut.keras"]
+    updated = json.loads(model_path.with_suffix(".json").read_text())
+    assert updated["train_config"] == card["train_config"]  # the rest of the card is kept
+    metrics = updated["metrics"]
+    assert len(metrics) == 4
+    for entry in metrics:
+        assert set(entry) == METRIC_KEYS
+        assert entry["n"] == 64 and 0.0 <= entry["accuracy"] <= 1.0
+    kinds = [(m["attack"], m["source"], m["eps"], m["steps"]) for m in metrics]
+    assert ("none", "white-box", 0.0, 0) in kinds
+    assert ("fgsm", "base", 0.2, 1) in kinds and ("fgsm", "white-box", 0.2, 1) in kinds
+    assert any(kind[0] == "pgd" and kind[1] == "white-box" for kind in kinds)
+    assert updated["sweeps"] == [] and updated["sanity_checks"] == []
+    assert updated["evaluation"]["command"].startswith("python -m advdemo.evaluate ")
+
+    # The clean and white-box FGSM figures, recomputed independently here.
+    model = keras.saving.load_model(model_path)
+    _, test = tiny_splits
+    clean = np.mean(np.argmax(model.predict(test.images, verbose=0), axis=1) == test.labels)
+    x = tf.constant(test.images)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(test.labels, model(x))
+    adversarial = np.clip(test.images + 0.2 * np.sign(tape.gradient(loss, x).numpy()), 0, 1)
+    fgsm = np.mean(np.argmax(model.predict(adversarial, verbose=0), axis=1) == test.labels)
+    by_key = {(m["attack"], m["source"]): m["accuracy"] for m in metrics}
+    assert by_key[("none", "white-box")] == pytest.approx(clean, abs=1e-5)  # cards round to 5 digits
+    assert by_key[("fgsm", "white-box")] == pytest.approx(fgsm, abs=2 / 64)  # a sign may flip at a zero gradient
+
+
+def test_evaluate_with_a_missing_model_fails_clearly(tmp_path, workspace):
+    missing = tmp_path / "absent.keras"
+    result = run_module("advdemo.evaluate", "--model", missing, "--base", workspace["base"],
+                        "--data", workspace["data"], "--suite", "quick", "--sweep-n", 0)
+    assert result.returncode != 0 and str(missing) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_gallery_writes_a_small_gallery_and_its_attribution(workspace):
+    out = workspace["folder"] / "gallery" / "g.npz"
+    result = run_module("advdemo.gallery", "--data", workspace["data"], "--base", workspace["out"],
+                        "--per-class", 2, "--hard", 5, "--out", out)
+    assert result.returncode == 0, result.stderr
+    with np.load(out) as archive, np.load(workspace["data"]) as mnist:
+        images, labels = archive["images"], archive["labels"]
+        indices, hard = archive["test_indices"], archive["hard"]
+        assert images.dtype == np.uint8 and images.shape[1:] == (28, 28)
+        assert 20 <= len(indices) <= 25 <= 500
+        assert len(np.unique(indices)) == len(indices)
+        np.testing.assert_array_equal(labels, mnist["y_test"][indices])
+        np.testing.assert_array_equal(images, mnist["x_test"][indices])
+        first_two = np.sort(np.concatenate([np.flatnonzero(mnist["y_test"] == c)[:2] for c in range(10)]))
+        np.testing.assert_array_equal(indices[:20], first_two)
+        assert np.all(hard[20:])  # the extras are all hard digits
+    attribution = out.with_name("GALLERY_ATTRIBUTION.txt").read_text()
+    assert f"{len(indices)} images of the MNIST test set" in attribution and "Creative Commons" in attribution
+
+
+def test_gallery_refuses_more_than_500_digits(capsys):
+    with pytest.raises(SystemExit) as caught:
+        gallery.main(["--per-class", "50", "--hard", "1"])
+    assert caught.value.code == 2
+    assert "500" in capsys.readouterr().err
+
+
+def test_gallery_select_by_hand():
+    labels = np.array([3, 1, 3, 0, 1, 3, 2, 2, 0, 1])
+    hard_mask = np.array([0, 0, 0, 0, 0, 1, 0, 1, 1, 1], bool)
+    indices, hard = gallery.select(labels, 1, hard_mask, 2)
+    # first of each class present: 0 -> 3, 1 -> 1, 2 -> 6, 3 -> 0; then the first 2 hard ones not chosen: 5, 7.
+    np.testing.assert_array_equal(indices, [0, 1, 3, 6, 5, 7])
+    np.testing.assert_array_equal(hard, [False, False, False, False, True, True])
+
+
+# --- evaluation library ---------------------------------------------------------------------------------------------
+
+HEALTHY = {
+    AttackSpec.clean(): 0.99,
+    AttackSpec.fgsm(0.2, source="base"): 0.97,
+    AttackSpec.fgsm(0.1): 0.95, AttackSpec.fgsm(0.2): 0.90, AttackSpec.fgsm(0.3): 0.80,
+    AttackSpec.pgd(0.1): 0.94, AttackSpec.pgd(0.2): 0.88, AttackSpec.pgd(0.3): 0.40,
+    AttackSpec.pgd(2.0, Norm.L2): 0.70, AttackSpec.pgd(10.0, Norm.L1): 0.75,
+    AttackSpec.pgd(0.2, steps=10, restarts=1): 0.90, AttackSpec.pgd(0.2, steps=40, restarts=1): 0.89,
+    AttackSpec.pgd(1.0, steps=20, restarts=1, step_size=0.1): 0.0,
+}
+
+
+def entries(figures: dict[AttackSpec, float], n: int = 10_000) -> list[dict]:
+    return json.loads(json.dumps([spec.as_entry(n, value) for spec, value in figures.items()]))  # as in a card
+
+
+def named(checks: list[dict], words: str) -> dict:
+    matches = [check for check in checks if words in check["check"]]
+    assert len(matches) == 1, (words, checks)
+    return matches[0]
+
+
+def test_the_healthy_suite_covers_the_standard_suite():
+    assert set(HEALTHY) == set(STANDARD_SUITE)
+
+
+def test_sanity_checks_pass_on_a_healthy_model():
+    checks = sanity_checks(entries(HEALTHY))
+    assert len(checks) == 7
+    assert all(check["passed"] for check in checks), checks
+    assert all(set(check) == {"check", "passed", "detail"} for check in checks)
+
+
+def test_sanity_checks_flag_gradient_masking():
+    """The tutorial's pattern: FGSM 0.2 accuracy above FGSM 0.1, PGD near 0%."""
+    masked = {**HEALTHY, AttackSpec.fgsm(0.1): 0.60, AttackSpec.fgsm(0.2): 0.99, AttackSpec.fgsm(0.3): 0.50,
+              AttackSpec.pgd(0.1): 0.05, AttackSpec.pgd(0.2): 0.001, AttackSpec.pgd(0.3): 0.0,
+              AttackSpec.pgd(0.2, steps=10, restarts=1): 0.01, AttackSpec.pgd(0.2, steps=40, restarts=1): 0.002}
+    checks = sanity_checks(entries(masked))
+    failed = named(checks, "FGSM accuracy falls")
+    assert failed["passed"] is False
+    assert "FGSM L-inf 0.1" in failed["detail"] and "FGSM L-inf 0.2" in failed["detail"]
+    assert [check["check"] for check in checks if not check["passed"]] == [failed["check"]]
+
+
+@pytest.mark.parametrize("change, words", [
+    ({AttackSpec.pgd(0.2): 0.93}, "PGD <= FGSM"),
+    ({AttackSpec.pgd(0.2): 0.95}, "PGD accuracy falls"),
+    ({AttackSpec.pgd(0.2, steps=40, restarts=1): 0.91}, "more steps"),
+    ({AttackSpec.pgd(0.2): 0.895}, "more restarts"),
+    ({AttackSpec.fgsm(0.2, source="base"): 0.50}, "transfer"),
+    ({AttackSpec.pgd(1.0, steps=20, restarts=1, step_size=0.1): 0.02}, "eps 1.0"),
+], ids=["pgd-above-fgsm", "pgd-rises-with-eps", "more-steps", "more-restarts", "transfer", "unbounded"])
+def test_each_sanity_check_can_fail(change, words):
+    checks = sanity_checks(entries({**HEALTHY, **change}))
+    assert named(checks, words)["passed"] is False
+
+
+def test_sanity_checks_tolerate_random_start_noise():
+    nearly = {**HEALTHY, AttackSpec.pgd(0.2): 0.891}  # 0.1 points above the one-restart figure: noise
+    assert named(sanity_checks(entries(nearly)), "more restarts")["passed"] is True
+    assert named(sanity_checks(entries(nearly), tolerance=0.0), "more restarts")["passed"] is False
+
+
+def test_sanity_checks_skip_what_was_not_measured():
+    partial = {spec: value for spec, value in HEALTHY.items() if spec.attack in ("none", "fgsm")}
+    checks = sanity_checks(entries(partial))
+    assert [check["check"] for check in checks] == [named(checks, "FGSM accuracy falls")["check"]]
+    assert sanity_checks([]) == []
+
+
+def test_evaluate_measures_clean_accuracy_and_needs_its_sources(tiny_splits, make_linear_model):
+    _, test = tiny_splits
+    model = make_linear_model()
+    expected = np.mean(np.argmax(model.predict(test.images, verbose=0), axis=1) == test.labels)
+    results = evaluation.evaluate(model, test, [AttackSpec.clean()])
+    assert results == [AttackSpec.clean().as_entry(len(test), float(expected))]
+    with pytest.raises(ValueError, match="base"):
+        evaluation.evaluate(model, test, [AttackSpec.fgsm(0.2, source="base")])
+    with pytest.raises(ValueError):
+        evaluation.accuracy(model, test.images[:0], test.labels[:0])
+    assert evaluation.find_entry(results, AttackSpec.clean()) == results[0]
+    assert evaluation.find_entry(results, AttackSpec.fgsm(0.1)) is None
+
+
+def test_every_suite_spec_is_a_valid_attack():
+    for spec in (*STANDARD_SUITE, *sweep_suite()):
+        config = spec.config()
+        assert (config is None) == (spec.attack == "none")
+        if config is not None:
+            assert config.epsilon == pytest.approx(spec.eps) and config.adv_grad_norm is spec.norm
+            assert config.pgd_iterations == spec.steps and config.restarts == spec.restarts
+    sweeps = sweep_suite()
+    assert len(sweeps) == 2 * sum(len(epsilons) for epsilons in SWEEP_EPSILONS.values())
+    assert all(spec.restarts == 1 and spec.steps in (1, 40) for spec in sweeps)
+
+
+# --- model cards -----------------------------------------------------------------------------------------------------
+
+def test_card_files(tmp_path):
+    assert cards.card_path(tmp_path / "robust.keras") == tmp_path / "robust.json"
+    path = cards.write_json_atomically(tmp_path / "deep" / "card.json", {"name": "x", "metrics": [1.5]})
+    assert cards.read_card(path) == {"name": "x", "metrics": [1.5]}
+    assert os.listdir(path.parent) == ["card.json"] and path.stat().st_mode & 0o777 == 0o644
+    with pytest.raises(ValueError, match=str(tmp_path / "none.json")):
+        cards.read_card(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match=str(tmp_path / "bad.json")):
+        cards.read_card(tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="object"):
+        cards.read_card(tmp_path / "list.json")
+
+
+def test_a_failed_card_write_leaves_the_old_card(tmp_path):
+    path = cards.write_json_atomically(tmp_path / "card.json", {"v": 1})
+    with pytest.raises(TypeError):
+        cards.write_json_atomically(path, {"v": object()})  # not JSON-serialisable, fails mid-write
+    assert cards.read_card(path) == {"v": 1}
+    assert os.listdir(tmp_path) == ["card.json"]
+
+
+def test_command_line_names_the_module(monkeypatch):
+    argv = [str(REPO_ROOT / "advdemo" / "train.py"), "--recipe", "robust", "--out", "a b.keras"]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert cards.command_line() == "python -m advdemo.train --recipe robust --out 'a b.keras'"

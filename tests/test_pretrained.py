@@ -1,0 +1,159 @@
+"""The bundled models, their cards and the gallery, checked against the real MNIST test set (slow).
+
+Needs ``ADVDEMO_MNIST`` (a Keras-format mnist.npz) and the files in ``advdemo.PRETRAINED_DIR`` (``pretrained/``,
+or ``$ADVDEMO_PRETRAINED``); each test is skipped, saying why, when what it needs is missing.
+
+Tolerance of the comparisons with the cards: a figure measured on the first 1,000 test images has a binomial
+standard deviation of at most sqrt(0.25 / 1000) = 1.6 points around the full-test-set figure, so 3.5 points
+(> 2 standard deviations, and a genuine mismatch such as a wrong model or a broken attack is tens of points)
+is a fair bound. A card measured on fewer than all 10,000 test images carries its own sampling error (at most
+0.5 / sqrt(n)), so for such a card we widen the bound by three of those standard deviations.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import advdemo
+from advdemo.attacks import attack
+from advdemo.cards import card_path, read_card
+from advdemo.config import AttackConfig
+from advdemo.data import load_gallery, load_mnist
+from advdemo.evaluation import AttackSpec, find_entry
+
+pytestmark = pytest.mark.slow
+
+NAMES = ("base", "tutorial", "robust")
+SUBSET = 1000
+MNIST_TEST_SIZE = 10_000
+TOLERANCE = 0.035
+
+
+def tolerance(card_entry: dict) -> float:
+    n = int(card_entry["n"])
+    return TOLERANCE if n >= MNIST_TEST_SIZE else TOLERANCE + 3 * 0.5 / math.sqrt(n)
+
+
+def pretrained(name: str) -> Path:
+    return Path(advdemo.PRETRAINED_DIR) / name
+
+
+NEEDS_MNIST = "set ADVDEMO_MNIST to a Keras-format mnist.npz to check the bundled models against MNIST"
+
+
+@pytest.fixture(autouse=True)
+def _needs_mnist():
+    if not os.environ.get("ADVDEMO_MNIST"):
+        pytest.skip(NEEDS_MNIST)
+
+
+@pytest.fixture(scope="module")
+def mnist_test():
+    if not os.environ.get("ADVDEMO_MNIST"):
+        pytest.skip(NEEDS_MNIST)
+    _, test = load_mnist()
+    assert len(test) == MNIST_TEST_SIZE
+    return test
+
+
+@pytest.fixture(scope="module")
+def subset(mnist_test):
+    return mnist_test.head(SUBSET)
+
+
+def bundled(name: str) -> tuple[keras.Model, dict]:
+    path = pretrained(f"{name}.keras")
+    if not path.is_file():
+        pytest.skip(f"{path} does not exist yet (train it with `python -m advdemo.train --recipe {name}`)")
+    model = keras.saving.load_model(path)  # the contract: plain Keras, safe mode
+    return model, read_card(card_path(path))
+
+
+def card_figure(card: dict, spec: AttackSpec) -> dict:
+    entry = find_entry(card.get("metrics", []), spec)
+    assert entry is not None, f"the {card.get('name')} card has no {spec.describe()} figure: run advdemo.evaluate"
+    return entry
+
+
+def accuracy(model, images, labels) -> float:
+    return float(np.mean(np.argmax(model.predict(images, batch_size=500, verbose=0), axis=1) == labels))
+
+
+def fgsm_linf(model, images, labels, eps: float) -> np.ndarray:
+    """FGSM written out here (not advdemo's): x + eps * sign(grad_x CE), clipped to [0, 1]."""
+    outputs = []
+    for start in range(0, len(images), 500):
+        x = tf.constant(images[start:start + 500])
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels[start:start + 500], model(x))
+        outputs.append(np.clip(x.numpy() + eps * np.sign(tape.gradient(loss, x).numpy()), 0.0, 1.0))
+    return np.concatenate(outputs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bundled_model_loads_with_plain_keras(name, request):
+    model, card = bundled(name)
+    mnist_test = request.getfixturevalue("mnist_test")
+    assert tuple(model.input_shape) == (None, 28, 28, 1)
+    assert tuple(model.output_shape) == (None, 10)
+    logits = model.predict(mnist_test.images[:8], verbose=0)
+    assert logits.shape == (8, 10) and np.all(np.isfinite(logits))
+    assert card["name"] == name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_card_clean_and_fgsm_figures_reproduce(name, request):
+    model, card = bundled(name)
+    subset = request.getfixturevalue("subset")
+    clean = card_figure(card, AttackSpec.clean())
+    assert accuracy(model, subset.images, subset.labels) == pytest.approx(clean["accuracy"], abs=tolerance(clean))
+    white_box = card_figure(card, AttackSpec.fgsm(0.2))
+    adversarial = fgsm_linf(model, subset.images, subset.labels, 0.2)
+    assert np.abs(adversarial - subset.images).max() <= 0.2 + 1e-6
+    assert accuracy(model, adversarial, subset.labels) == pytest.approx(white_box["accuracy"],
+                                                                        abs=tolerance(white_box))
+
+
+def test_tutorial_transfer_figure_reproduces(request):
+    model, card = bundled("tutorial")
+    base, _ = bundled("base")
+    subset = request.getfixturevalue("subset")
+    transfer = card_figure(card, AttackSpec.fgsm(0.2, source="base"))
+    adversarial = fgsm_linf(base, subset.images, subset.labels, 0.2)  # built on the base model, fed to the tutorial's
+    assert accuracy(model, adversarial, subset.labels) == pytest.approx(transfer["accuracy"], abs=tolerance(transfer))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_restart_pgd_is_not_above_the_cards_three_restarts(name, request):
+    """One restart is a weaker attack than three, so its accuracy can only be higher by sampling noise."""
+    model, card = bundled(name)
+    subset = request.getfixturevalue("subset")
+    three = card_figure(card, AttackSpec.pgd(0.2, steps=40, restarts=3))
+    keras.utils.set_random_seed(0)
+    adversarial = attack(model, subset.images, subset.labels, AttackConfig.pgd(0.2, steps=40, restarts=1))
+    assert np.abs(adversarial - subset.images).max() <= 0.2 + 1e-6
+    assert accuracy(model, adversarial, subset.labels) <= three["accuracy"] + tolerance(three)
+
+
+def test_gallery_is_small_and_matches_mnist(request):
+    path = pretrained("gallery.npz")
+    if not path.is_file():
+        pytest.skip(f"{path} does not exist yet (build it with `python -m advdemo.gallery`)")
+    mnist_test = request.getfixturevalue("mnist_test")
+    gallery = load_gallery(path)
+    assert 0 < len(gallery) <= 500
+    assert set(gallery.labels.tolist()) == set(range(10))
+    indices = gallery.test_indices
+    assert len(np.unique(indices)) == len(indices)
+    assert indices.min() >= 0 and indices.max() < len(mnist_test)
+    np.testing.assert_array_equal(gallery.labels, mnist_test.labels[indices])
+    np.testing.assert_array_equal(gallery.images, mnist_test.images[indices])
+    assert pretrained("GALLERY_ATTRIBUTION.txt").is_file()
