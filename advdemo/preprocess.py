@@ -1,0 +1,323 @@
+"""Turn a drawing or an uploaded picture into a 28x28 digit laid out like MNIST (pure NumPy and Pillow).
+
+MNIST's recipe (LeCun et al.): the digit is cropped to its ink, scaled so that its longest side is 20 pixels
+(keeping the aspect ratio, anti-aliased), and placed in a 28x28 field so that its centre of mass sits at the
+centre. The bundled MNIST digits have their centre of mass at row 14.0, column 14.0 (index coordinates,
+measured on the gallery), so that is the target here too. Ink is bright (1.0) on a black (0.0) background.
+
+Pictures with a light background (a pen drawing on paper, a scan) are inverted automatically; the
+background level and contrast are normalised so that a grey photo becomes clean white-on-black ink.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: Side of the model's input.
+MNIST_SIZE = 28
+#: Longest side of the digit inside the 28x28 field.
+DIGIT_BOX = 20
+#: Where the centre of mass of the digit goes, (row, column) in pixel-index coordinates (MNIST: 14.0, 14.0).
+CENTRE_OF_MASS = (14.0, 14.0)
+#: A pixel is ink when its normalised intensity exceeds this; fainter pixels are set to 0 (background).
+INK_THRESHOLD = 0.1
+#: Below this contrast (brightest pixel minus background level) an image holds no digit.
+MIN_CONTRAST = 0.2
+#: A drawing whose ink covers less of the canvas than this is "nearly empty" (a stray dot, not a digit).
+MIN_DRAWING_INK_FRACTION = 0.005
+#: The same for uploads, which may be large photos with a thin digit.
+MIN_UPLOAD_INK_FRACTION = 0.0005
+#: An image with fewer ink pixels than this is empty, whatever its size.
+MIN_INK_PIXELS = 4
+#: Upload limits: file size, pixel count and longest side.
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_UPLOAD_PIXELS = 20_000_000
+MAX_UPLOAD_SIDE = 10_000
+#: Pillow format names accepted for uploads.
+UPLOAD_FORMATS = ("PNG", "JPEG")
+#: ITU-R 601 luma weights, as Pillow's "L" conversion.
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+class ImageError(ValueError):
+    """An input that cannot become a digit: unreadable, wrong type or shape, too large. The message is for users."""
+
+
+class EmptyImageError(ImageError):
+    """The image holds no digit: blank, or nearly so."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessed:
+    """A digit ready for the models.
+
+    Attributes:
+        image: float32 (28, 28) in [0, 1], white ink on black, MNIST layout.
+        inverted: the input was dark ink on a light background and has been inverted.
+        ink_fraction: share of the input's pixels that are ink (before cropping).
+    """
+
+    image: np.ndarray
+    inverted: bool
+    ink_fraction: float
+
+    def batch(self) -> np.ndarray:
+        """The image as a model batch: float32 (1, 28, 28, 1)."""
+        return self.image[None, :, :, None].astype(np.float32)
+
+
+def _as_unit_float(image: np.ndarray) -> np.ndarray:
+    """Any numeric or boolean array -> float64 in [0, 1] (uint8 / 255, uint16 / 65535, floats as they are)."""
+    if image.dtype == bool:
+        return image.astype(np.float64)
+    if image.dtype == np.uint8:
+        return image.astype(np.float64) / 255.0
+    if image.dtype == np.uint16:
+        return image.astype(np.float64) / 65535.0
+    if np.issubdtype(image.dtype, np.integer):
+        values = image.astype(np.float64)
+        if values.size and (values.min() < 0 or values.max() > 255):
+            raise ImageError(f"integer pixel values must lie in 0-255, got {values.min():g}..{values.max():g}")
+        return values / 255.0
+    if np.issubdtype(image.dtype, np.floating):
+        values = image.astype(np.float64)
+        if not np.all(np.isfinite(values)):
+            raise ImageError("the image contains NaN or infinite pixel values")
+        if values.size and (values.min() < 0 or values.max() > 1):
+            raise ImageError(f"float pixel values must lie in [0, 1], got {values.min():.3g}..{values.max():.3g}")
+        return values
+    raise ImageError(f"unsupported pixel type {image.dtype}")
+
+
+def to_grayscale(image: np.ndarray, background: float = 0.0) -> np.ndarray:
+    """Intensity in [0, 1] of an image shaped (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA.
+
+    Colour becomes luma (ITU-R 601); transparent pixels are composited over a flat ``background`` level
+    (0.0 black, 1.0 white). Returns float64 (H, W).
+
+    Raises:
+        ImageError: wrong shape, no pixels, or pixel values outside the valid range.
+    """
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+        raise ImageError(f"expected an image shaped (H, W), (H, W, 3) or (H, W, 4), got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageError(f"the image has no pixels (shape {image.shape})")
+    values = _as_unit_float(image)
+    if values.ndim == 2:
+        return values
+    gray = values[:, :, :3] @ _LUMA
+    if values.shape[2] == 4:
+        alpha = values[:, :, 3]
+        gray = gray * alpha + background * (1.0 - alpha)
+    return np.clip(gray, 0.0, 1.0)
+
+
+def contrasting_background(image: np.ndarray) -> float:
+    """For an RGBA image with transparency: 0.0 (black) if its opaque content is mostly light, else 1.0.
+
+    A black digit on a transparent background stays visible (composited over white, then inverted), and so
+    does a white digit on a transparent background (composited over black). Opaque images return 0.0.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 4:
+        return 0.0
+    values = _as_unit_float(image)
+    alpha = values[:, :, 3]
+    if np.all(alpha >= 1.0) or alpha.sum() == 0:
+        return 0.0
+    luma = values[:, :, :3] @ _LUMA
+    mean_opaque = float((luma * alpha).sum() / alpha.sum())
+    return 0.0 if mean_opaque > 0.5 else 1.0
+
+
+def border_level(gray: np.ndarray) -> float:
+    """Median intensity of the image's outer frame (5% of the shorter side, at least 1 pixel): the background."""
+    gray = np.asarray(gray, dtype=np.float64)
+    width = max(1, int(round(0.05 * min(gray.shape))))
+    frame = np.concatenate([gray[:width].ravel(), gray[-width:].ravel(),
+                            gray[:, :width].ravel(), gray[:, -width:].ravel()])
+    return float(np.median(frame))
+
+
+def normalise_ink(gray: np.ndarray, auto_invert: bool = True,
+                  background_level: float | None = None) -> tuple[np.ndarray, bool]:
+    """Bright ink on a zero background, contrast stretched to [0, 1]; faint pixels (< INK_THRESHOLD) zeroed.
+
+    The background level is ``background_level`` when known (a canvas: 0.0), else the border's median.
+    With ``auto_invert``, an image whose background is light (> 0.5) is inverted first: dark ink on paper
+    becomes light ink on black. Returns (ink float64 (H, W), inverted). An image without contrast
+    (< MIN_CONTRAST) returns all zeros.
+    """
+    gray = np.asarray(gray, dtype=np.float64)
+    background = border_level(gray) if background_level is None else float(background_level)
+    inverted = bool(auto_invert and background > 0.5)
+    if inverted:
+        gray, background = 1.0 - gray, 1.0 - background
+    peak = float(gray.max())
+    if peak - background < MIN_CONTRAST:
+        return np.zeros_like(gray), inverted
+    ink = np.clip((gray - background) / (peak - background), 0.0, 1.0)
+    ink[ink < INK_THRESHOLD] = 0.0
+    return ink, inverted
+
+
+def is_nearly_empty(ink: np.ndarray, min_fraction: float = MIN_DRAWING_INK_FRACTION) -> bool:
+    """True when fewer than ``min_fraction`` of the pixels (and at least MIN_INK_PIXELS) are ink."""
+    ink = np.asarray(ink)
+    count = int(np.count_nonzero(ink > INK_THRESHOLD))
+    return count < max(MIN_INK_PIXELS, min_fraction * ink.size)
+
+
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    """(row, column) of the intensity-weighted centre of an image (H, W) with positive total mass."""
+    image = np.asarray(image, dtype=np.float64)
+    total = image.sum()
+    if total <= 0:
+        raise ValueError("an image without ink has no centre of mass")
+    rows = np.arange(image.shape[0])
+    cols = np.arange(image.shape[1])
+    return float(image.sum(axis=1) @ rows / total), float(image.sum(axis=0) @ cols / total)
+
+
+def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Anti-aliased (Lanczos) resize of a float image, clipped back to [0, 1]."""
+    resized = Image.fromarray(image.astype(np.float32)).resize((width, height), Image.Resampling.LANCZOS)
+    return np.clip(np.asarray(resized, dtype=np.float64), 0.0, 1.0)
+
+
+def mnist_layout(ink: np.ndarray) -> np.ndarray:
+    """Crop ``ink`` (H, W; zero background) to its ink, scale the longest side to 20 px keeping the aspect
+    ratio, rescale the peak to 1, and place it in 28x28 with its centre of mass at CENTRE_OF_MASS.
+
+    Returns float32 (28, 28) in [0, 1].
+
+    Raises:
+        EmptyImageError: ``ink`` has no pixel above INK_THRESHOLD.
+    """
+    ink = np.asarray(ink, dtype=np.float64)
+    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
+    if rows.size == 0:
+        raise EmptyImageError("the image has no ink")
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    height, width = crop.shape
+    scale = DIGIT_BOX / max(height, width)
+    new_height = min(DIGIT_BOX, max(1, round(height * scale)))
+    new_width = min(DIGIT_BOX, max(1, round(width * scale)))
+    digit = _resize(crop, new_height, new_width)
+    peak = digit.max()
+    if peak <= 0:
+        raise EmptyImageError("the image has no ink")
+    digit = digit / peak
+    # Put the box where its centre of mass lands on the target, without pushing any ink out of the field.
+    row_in_box, col_in_box = centre_of_mass(digit)
+    top = int(np.clip(round(CENTRE_OF_MASS[0] - row_in_box), 0, MNIST_SIZE - new_height))
+    left = int(np.clip(round(CENTRE_OF_MASS[1] - col_in_box), 0, MNIST_SIZE - new_width))
+    field = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
+    field[top:top + new_height, left:left + new_width] = digit
+    return field
+
+
+def preprocess_image(image: np.ndarray, *, auto_invert: bool = True, alpha_background: float | None = None,
+                     background_level: float | None = None,
+                     min_ink_fraction: float = MIN_UPLOAD_INK_FRACTION) -> Preprocessed:
+    """Any image array -> a 28x28 MNIST-style digit.
+
+    Args:
+        image: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); uint8 0-255, uint16, bool, or float in [0, 1].
+        auto_invert: invert dark-on-light images.
+        alpha_background: level transparent pixels are composited over; ``None`` picks the one
+            contrasting with the opaque content (see ``contrasting_background``).
+        background_level: the background's intensity if known (a canvas: 0.0); ``None`` estimates it from
+            the image's border.
+        min_ink_fraction: below this share of ink pixels the image counts as empty.
+
+    Raises:
+        ImageError: the array is not an image.
+        EmptyImageError: the image is blank or nearly so.
+    """
+    image = np.asarray(image)
+    if alpha_background is None:
+        alpha_background = contrasting_background(image)
+    gray = to_grayscale(image, alpha_background)
+    ink, inverted = normalise_ink(gray, auto_invert=auto_invert, background_level=background_level)
+    if is_nearly_empty(ink, min_ink_fraction):
+        raise EmptyImageError("the image is empty or nearly empty: no digit to classify")
+    fraction = float(np.count_nonzero(ink > INK_THRESHOLD) / ink.size)
+    return Preprocessed(mnist_layout(ink), inverted, fraction)
+
+
+def preprocess_drawing(image: np.ndarray, min_ink_fraction: float = MIN_DRAWING_INK_FRACTION) -> Preprocessed:
+    """A canvas drawing (white strokes on black, RGBA or grayscale) -> a 28x28 digit. Never inverted, whatever
+    the drawing covers; transparent pixels count as black.
+
+    Raises:
+        ImageError: the array is not an image.
+        EmptyImageError: the canvas is empty or nearly so.
+    """
+    return preprocess_image(image, auto_invert=False, alpha_background=0.0, background_level=0.0,
+                            min_ink_fraction=min_ink_fraction)
+
+
+def _image_to_array(image: Image.Image) -> np.ndarray:
+    """A decoded Pillow image -> uint8 (H, W, 3) RGB or (H, W, 4) RGBA, or float (H, W) for 16-bit grey."""
+    if image.mode.startswith("I"):
+        values = np.asarray(image.convert("I"), dtype=np.float64)
+        top = 65535.0 if values.size and values.max() > 255 else 255.0
+        return np.clip(values / top, 0.0, 1.0)
+    has_alpha = "A" in image.getbands() or "transparency" in image.info
+    return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+
+
+def decode_image(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_UPLOAD_PIXELS,
+                 max_side: int = MAX_UPLOAD_SIDE) -> np.ndarray:
+    """The pixels of a PNG or JPEG file's bytes, checked against the upload limits.
+
+    JPEG orientation tags are applied. Returns uint8 (H, W, 3|4), or float (H, W) in [0, 1] for 16-bit grey.
+
+    Raises:
+        ImageError: empty, too large, not a PNG/JPEG, or corrupt; the message says which, for a user.
+    """
+    if not data:
+        raise ImageError("The file is empty (0 bytes). Upload a PNG or JPEG picture of a digit.")
+    if len(data) > max_bytes:
+        raise ImageError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.3g} MB.")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format not in UPLOAD_FORMATS:
+                raise ImageError(f"This is a {image.format} image; only PNG and JPEG are supported.")
+            width, height = image.size
+            if width < 1 or height < 1:
+                raise ImageError(f"The image has no pixels ({width}x{height}).")
+            if width * height > max_pixels or max(width, height) > max_side:
+                raise ImageError(f"The image is {width}x{height} pixels; the limit is {max_pixels / 1e6:.0f} "
+                                 f"megapixels and {max_side} pixels a side. Scale it down and try again.")
+            image.load()
+            return _image_to_array(ImageOps.exif_transpose(image))
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError("This file is not a PNG or JPEG image (it could not be recognised).") from None
+    except Image.DecompressionBombError:
+        raise ImageError("The image is far too large (decompression bomb protection). Scale it down.") from None
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as error:
+        raise ImageError(f"The image could not be decoded (truncated or corrupt?): {error}") from None
+
+
+def preprocess_upload(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_UPLOAD_PIXELS,
+                      max_side: int = MAX_UPLOAD_SIDE) -> Preprocessed:
+    """The bytes of an uploaded PNG/JPEG -> a 28x28 digit; dark-on-light pictures are inverted.
+
+    Raises:
+        ImageError: the file is not a usable image (see ``decode_image``).
+        EmptyImageError: the picture holds no digit.
+    """
+    pixels = decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels, max_side=max_side)
+    return preprocess_image(pixels, auto_invert=True, min_ink_fraction=MIN_UPLOAD_INK_FRACTION)

@@ -1,0 +1,101 @@
+"""The sidebar: which models, and the attack (norm, eps, FGSM/PGD, target, gradient source, noise control).
+
+Widgets only; the choices become an ``analysis.Scenario``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import streamlit as st
+
+from advdemo.config import EPSILON_DEFAULTS, Norm
+from advdemo.ui import state
+from advdemo.ui.analysis import (
+    DEFAULT_MODELS,
+    MAX_PGD_STEPS,
+    MODEL_SUMMARIES,
+    STEP_FRACTIONS,
+    TRANSFER_SOURCE,
+    Method,
+    Scenario,
+    Source,
+)
+
+#: Slider resolution of eps in each norm.
+EPS_STEPS: dict[Norm, float] = {Norm.LINF: 0.01, Norm.L2: 0.1, Norm.L1: 0.5}
+NORM_HELP = ("L-inf: every pixel changes by at most ε (the tutorial's choice). L2: the Euclidean length of the "
+             "change is ε. L1: the sum of all changes is ε, so only a few pixels change, by a lot.")
+METHOD_LABELS = {Method.FGSM: "FGSM: one step", Method.PGD: "PGD: many steps"}
+SOURCE_LABELS = {Source.WHITE_BOX: "its own (white-box)", Source.TRANSFER: f"the {TRANSFER_SOURCE} model (transfer)"}
+SOURCE_HELP = (f"White-box attacks each model through its own gradients (the honest test); transfer crafts one "
+               f"perturbation on {TRANSFER_SOURCE} for all, as the NSL tutorial does (weaker).")
+
+
+@dataclasses.dataclass(frozen=True)
+class Controls:
+    """Everything the sidebar sets."""
+
+    scenario: Scenario
+    models: list[str]
+    noise: bool
+
+
+def _model_selector(available: Sequence[str]) -> list[str]:
+    state.default(state.MODELS, [name for name in DEFAULT_MODELS if name in available] or list(available[:1]))
+    st.session_state[state.MODELS] = [name for name in st.session_state[state.MODELS] if name in available]
+    return list(st.multiselect("Models to attack", list(available), key=state.MODELS,
+                               help=" · ".join(f"{name}: {MODEL_SUMMARIES.get(name, '')}" for name in available)))
+
+
+def _pgd_settings(epsilon: float) -> tuple[int, float, bool]:
+    state.default(state.STEPS, 40)
+    state.default(state.STEP_FRACTION, 0.1)
+    state.default(state.RANDOM_START, True)
+    steps = st.slider("PGD steps", 1, MAX_PGD_STEPS, key=state.STEPS)
+    fraction = st.select_slider("Step size", STEP_FRACTIONS, key=state.STEP_FRACTION,
+                                format_func=lambda value: f"{value:g} × ε")
+    st.caption(f"Each step moves {fraction * epsilon:.3g}; after each, the image is projected back into the ε-ball.")
+    random_start = st.checkbox("Random start inside the ε-ball", key=state.RANDOM_START)
+    return int(steps), float(fraction), bool(random_start)
+
+
+def sidebar_controls(available: Sequence[str]) -> Controls:
+    """The sidebar's widgets; returns the scenario, the models to show and whether to add the noise control."""
+    with st.sidebar:
+        st.header("The attack")
+        models = _model_selector(available)
+        state.default(state.NORM, Norm.LINF)
+        norm = st.radio("Norm of the perturbation", list(Norm), key=state.NORM, horizontal=True,
+                        format_func=lambda value: value.label, help=NORM_HELP)
+        eps_default, eps_max = EPSILON_DEFAULTS[norm]
+        state.default(state.eps_key(norm), eps_default)
+        epsilon = st.slider(f"ε: size of the perturbation ({norm.label})", 0.0, float(eps_max),
+                            step=EPS_STEPS[norm], key=state.eps_key(norm),
+                            help=f"Default {eps_default:g}" + (" (the NSL tutorial's step size)."
+                                                              if norm is Norm.LINF else "."))
+        state.default(state.METHOD, Method.FGSM)
+        method = st.radio("Attack", list(Method), key=state.METHOD, horizontal=True,
+                          format_func=METHOD_LABELS.get,
+                          help="FGSM is the tutorial's adversarial neighbour: one step of size ε along the "
+                               "gradient's sign. PGD repeats smaller steps and is much stronger.")
+        steps, fraction, random_start = 40, 0.1, True
+        if method is Method.PGD:
+            steps, fraction, random_start = _pgd_settings(epsilon)
+        state.default(state.TARGETED, False)
+        targeted = st.toggle("Targeted: push towards a chosen digit", key=state.TARGETED)
+        target = None
+        if targeted:
+            state.default(state.TARGET, 3)
+            target = int(st.selectbox("Target digit", list(range(10)), key=state.TARGET))
+        state.default(state.SOURCE, Source.WHITE_BOX)
+        source = st.radio("Gradients from", list(Source), key=state.SOURCE, format_func=SOURCE_LABELS.get)
+        st.caption(SOURCE_HELP)
+        state.default(state.NOISE, False)
+        noise = st.toggle("Compare with random noise of the same size", key=state.NOISE,
+                          help="Adds random noise with the same norm as each perturbation: if the noise does "
+                               "not fool the model, the attack is more than noise.")
+    scenario = Scenario(norm=norm, epsilon=float(epsilon), method=method, steps=steps, step_fraction=fraction,
+                        random_start=random_start, target=target, source=source)
+    return Controls(scenario, models, bool(noise))

@@ -1,0 +1,187 @@
+"""Models, gallery and cards, loaded once per server (``st.cache_resource`` / ``st.cache_data``), and the
+cached computations that use them.
+
+Every cache is keyed on the file's path and its (modification time, size) stamp, so a retrained or restored
+file is picked up on the next rerun without restarting the server. Models are never put in session state.
+A missing or corrupt file becomes an error entry that names the file and the command that fixes it; the
+app then carries on with the other models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import streamlit as st
+
+from advdemo import PRETRAINED_DIR
+from advdemo.cards import read_card
+from advdemo.data import Gallery, load_gallery
+from advdemo.models import ModelFileError, load_model
+from advdemo.ui import analysis, charts
+from advdemo.ui.analysis import BatchResult, Outcome, Scenario, Sweep
+
+#: (modification time in ns, size in bytes) of a file, or None when it does not exist.
+Stamp = tuple[int, int] | None
+
+
+def pretrained_dir() -> Path:
+    """The folder of models, cards and gallery: ``$ADVDEMO_PRETRAINED`` if set now, else the bundled one."""
+    override = os.environ.get("ADVDEMO_PRETRAINED")
+    return Path(override) if override else PRETRAINED_DIR
+
+
+def stamp(path: Path) -> Stamp:
+    """The file's (mtime_ns, size), or None if it is missing."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """A bundled model's file and whether it loaded; ``error`` is a message for users."""
+
+    name: str
+    path: Path
+    stamp: Stamp
+    error: str | None
+
+    @property
+    def key(self) -> tuple[str, str, Stamp]:
+        """What identifies this exact file in the computation caches."""
+        return self.name, str(self.path), self.stamp
+
+    def fix_command(self) -> str:
+        """The command that rebuilds this model file."""
+        return f"python -m advdemo.train --recipe {self.name} --out {self.path}"
+
+
+@st.cache_resource(show_spinner="Loading a model…", max_entries=12)
+def _load_model(path: str, file_stamp: Stamp) -> tuple[keras.Model | None, str | None]:
+    """(model, None) or (None, error message); cached, errors included, until the file changes."""
+    del file_stamp  # part of the cache key only
+    try:
+        return load_model(path), None
+    except ModelFileError as error:
+        return None, str(error)
+
+
+def model_entries(names: Sequence[str] = analysis.MODEL_ORDER) -> dict[str, ModelEntry]:
+    """Each bundled model's entry; loads (once) those not loaded yet."""
+    entries = {}
+    for name in names:
+        path = pretrained_dir() / f"{name}.keras"
+        file_stamp = stamp(path)
+        _, error = _load_model(str(path), file_stamp)
+        entries[name] = ModelEntry(name, path, file_stamp, error)
+    return entries
+
+
+def report_model_errors(entries: dict[str, ModelEntry]) -> None:
+    """One ``st.error`` per model that failed to load, naming its file and how to fix it."""
+    for entry in entries.values():
+        if entry.error is not None:
+            st.error(f"**The {entry.name} model is unavailable**: {entry.error}\n\n"
+                     f"Fix: `{entry.fix_command()}`, or restore the bundled file with "
+                     f"`git checkout -- pretrained/{entry.name}.keras`. The app carries on with the other models.")
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _load_gallery(path: str, file_stamp: Stamp) -> tuple[Gallery | None, str | None]:
+    del file_stamp
+    try:
+        return load_gallery(path), None
+    except (FileNotFoundError, ValueError) as error:
+        return None, str(error)
+
+
+def gallery() -> tuple[Gallery | None, str | None]:
+    """(the bundled digit gallery, None) or (None, error message)."""
+    return _load_gallery(*gallery_key())
+
+
+@st.cache_data(show_spinner=False, max_entries=12)
+def _read_card(path: str, file_stamp: Stamp) -> tuple[dict[str, Any] | None, str | None]:
+    del file_stamp
+    try:
+        return read_card(path), None
+    except ValueError as error:
+        return None, str(error)
+
+
+def card(name: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(model card of ``name``, None) or (None, error message)."""
+    path = pretrained_dir() / f"{name}.json"
+    return _read_card(str(path), stamp(path))
+
+
+ModelKeys = tuple[tuple[str, str, Stamp], ...]
+
+
+def _models(keys: ModelKeys) -> dict[str, keras.Model]:
+    """The loaded models named by cache keys (all must have loaded)."""
+    models = {}
+    for name, path, file_stamp in keys:
+        model, error = _load_model(path, file_stamp)
+        if model is None:
+            raise ModelFileError(error or f"model {name} is not loaded")
+        models[name] = model
+    return models
+
+
+@st.cache_data(show_spinner="Attacking the models…", max_entries=256)
+def outcomes(keys: ModelKeys, names: tuple[str, ...], image: np.ndarray, label: int, scenario: Scenario,
+             noise: bool) -> list[Outcome]:
+    """``analysis.analyse``, cached per (models, image, label, scenario)."""
+    return analysis.analyse(_models(keys), names, image, label, scenario, noise)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def clean_prediction(keys: ModelKeys, image: np.ndarray) -> int:
+    """The first model's clean prediction for ``image`` (the label of a drawing nobody labelled)."""
+    models = _models(keys)
+    return analysis.clean_prediction(next(iter(models.values())), image)
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def _sweep_point(keys: ModelKeys, names: tuple[str, ...], image: np.ndarray, label: int,
+                 scenario: Scenario) -> dict[str, np.ndarray]:
+    return analysis.sweep_point(_models(keys), names, image, label, scenario)
+
+
+def sweep(keys: ModelKeys, names: tuple[str, ...], image: np.ndarray, label: int, scenario: Scenario) -> Sweep:
+    """``analysis.sweep`` on the scenario's eps grid, each eps cached on its own: moving the eps slider only
+    computes the new eps."""
+    epsilons = analysis.sweep_epsilons(scenario.norm, scenario.epsilon)
+    with st.spinner("Sweeping ε on this digit…"):
+        points = [_sweep_point(keys, names, image, label, dataclasses.replace(scenario, epsilon=float(eps)))
+                  for eps in epsilons]
+    return analysis.assemble_sweep(epsilons, label, points)
+
+
+def gallery_key() -> tuple[str, Stamp]:
+    """(path, stamp) of the gallery file, for cache keys."""
+    path = pretrained_dir() / "gallery.npz"
+    return str(path), stamp(path)
+
+
+@st.cache_data(show_spinner="Attacking a batch of digits…", max_entries=32)
+def batch(keys: ModelKeys, names: tuple[str, ...], gallery_file: tuple[str, Stamp], start: int, size: int,
+          scenario: Scenario) -> tuple[BatchResult, bytes]:
+    """``analysis.batch_view`` on ``size`` gallery digits from ``start`` (wrapping around), and its grid as a
+    PNG (digits as attacked against the first model), cached."""
+    digits, error = _load_gallery(*gallery_file)
+    if digits is None:
+        raise FileNotFoundError(error)
+    indices = (np.arange(size) + start) % len(digits)
+    result = analysis.batch_view(_models(keys), names, digits.images[indices, :, :, 0], digits.labels[indices],
+                                 indices, scenario)
+    return result, charts.batch_grid_png(result, names, names[0])

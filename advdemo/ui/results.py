@@ -1,0 +1,243 @@
+"""Section 2 (each model side by side: attacked image, perturbation, verdict, confidences) and section 3
+(this image's eps sweep, the cards' test-set curves, a batch of 32), in one fragment with the sidebar: moving
+a slider reruns only this fragment, not the input section.
+
+Where every figure comes from is said next to it: computed now on this image, or read from a model card.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from advdemo.config import Norm
+from advdemo.ui import card_figures, charts, controls, resources, state
+from advdemo.ui.analysis import MODEL_ORDER, MODEL_SUMMARIES, TRANSFER_SOURCE, Outcome, Scenario, Source, sweep_epsilons
+from advdemo.ui.inputs import InputDigit
+from advdemo.ui.resources import ModelEntry
+
+BATCH_SIZE = 32
+#: Markdown colours of the models (close to the charts' colours).
+MODEL_MARKDOWN_COLOURS = {"base": "orange", "tutorial": "violet", "robust": "blue"}
+VIEW_SWEEP = "This digit: ε sweep"
+VIEW_CURVES = "Test set: accuracy vs ε"
+VIEW_BATCH = f"A batch of {BATCH_SIZE}"
+
+
+def title_of(scenario: Scenario, epsilon: float | None = None) -> str:
+    """The scenario in words, with a real epsilon sign."""
+    return scenario.describe(epsilon).replace("eps=", "ε = ")
+
+
+def verdict(outcome: Outcome, label: int, target: int | None) -> tuple[str, str]:
+    """(css class, text) of a model's verdict: already wrong, fooled, or held."""
+    probability = float(outcome.adversarial_probs[outcome.prediction])
+    if outcome.clean_prediction != label:
+        return "wrong", f"ALREADY WRONG before the attack (says {outcome.clean_prediction})"
+    if outcome.fooled(label):
+        aim = ""
+        if target is not None:
+            aim = " · hit the target" if outcome.prediction == target else f" · missed the target {target}"
+        return "fooled", f"✗ FOOLED → says {outcome.prediction} ({probability:.0%}){aim}"
+    return "held", f"✓ HELD → still {outcome.prediction} ({probability:.0%})"
+
+
+def _model_heading(name: str) -> str:
+    colour = MODEL_MARKDOWN_COLOURS.get(name, "gray")
+    return f"### :{colour}[{name}]"
+
+
+def show_outcome(outcome: Outcome, image: np.ndarray, label: int, scenario: Scenario) -> None:
+    """One model's column; ``image`` is the clean digit."""
+    st.markdown(_model_heading(outcome.model))
+    st.caption(MODEL_SUMMARIES.get(outcome.model, ""))
+    clean_p = float(outcome.clean_probs[outcome.clean_prediction])
+    st.markdown(f"Before the attack: **{outcome.clean_prediction}** ({clean_p:.0%})")
+    attacked, perturbation = st.columns(2)
+    attacked.image(charts.upscale(outcome.adversarial), width="stretch", caption="attacked image")
+    picture, amplification = charts.perturbation_picture(outcome.adversarial - image)
+    perturbation.image(picture, width="stretch",
+                       caption=f"perturbation ×{amplification:.1f} (red +, blue −)")
+    norms = outcome.norms
+    st.markdown(f"Size: L-inf **{norms[Norm.LINF]:.3f}** · L2 **{norms[Norm.L2]:.3g}** · L1 **{norms[Norm.L1]:.3g}**")
+    size = norms[scenario.norm]
+    if scenario.epsilon > 0 and size < 0.9 * scenario.epsilon:
+        st.caption(f"Only {size:.3g} of ε = {scenario.epsilon:g} ({scenario.norm.label}) is left after clipping "
+                   "to valid pixel values [0, 1].")
+    kind, text = verdict(outcome, label, scenario.target)
+    st.markdown(f'<div class="advdemo-verdict advdemo-{kind}">{text}</div>', unsafe_allow_html=True)
+    st.altair_chart(charts.confidence_bars(outcome, label), width="stretch")
+    if outcome.noisy_probs is not None and outcome.noise_prediction is not None:
+        noise_p = float(outcome.noisy_probs[outcome.noise_prediction])
+        mark = "✓ right" if outcome.noise_prediction == label else "✗ wrong"
+        st.markdown(f"Random noise of the same {scenario.norm.label} size ({outcome.noise_norm:.3g}): "
+                    f"says **{outcome.noise_prediction}** ({noise_p:.0%}), {mark}")
+        st.image(charts.upscale(outcome.noisy, 4), caption="image + random noise")
+
+
+def export_npz(digit: InputDigit, label: int, scenario: Scenario, outcomes: Sequence[Outcome]) -> bytes:
+    """The example as a .npz: clean image, label, scenario (JSON), and per model the adversarial image and
+    the clean and adversarial probabilities."""
+    arrays: dict[str, np.ndarray] = {"image": digit.image, "label": np.array(label),
+                                     "scenario": np.array(json.dumps(scenario.to_query()))}
+    for outcome in outcomes:
+        arrays[f"{outcome.model}_adversarial"] = outcome.adversarial
+        arrays[f"{outcome.model}_clean_probs"] = outcome.clean_probs
+        arrays[f"{outcome.model}_adversarial_probs"] = outcome.adversarial_probs
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _resolve_label(digit: InputDigit, entries: dict[str, ModelEntry], available: Sequence[str]) -> tuple[int, str]:
+    """The label to attack away from, and where it comes from."""
+    if digit.label is not None:
+        return digit.label, "true label" if digit.origin == "gallery" else "the digit you stated"
+    judge = TRANSFER_SOURCE if TRANSFER_SOURCE in available else available[0]
+    label = resources.clean_prediction((entries[judge].key,), digit.image)
+    return label, f"the {judge} model's answer on the clean image; say which digit it is to change it"
+
+
+def sweep_view(keys: resources.ModelKeys, names: tuple[str, ...], digit: InputDigit, label: int,
+               scenario: Scenario) -> None:
+    """Confidence in the label as eps grows, on this one image, with where each model is first fooled."""
+    epsilons = sweep_epsilons(scenario.norm, scenario.epsilon)
+    st.caption(f"Computed now, on this digit only: {scenario.attack_name} in {scenario.norm.label} at "
+               f"{len(epsilons) - 1} values of ε (one attack per ε and model), against label {label}. "
+               "A cross marks where each model is first fooled; the grey line is the sidebar's ε.")
+    result = resources.sweep(keys, names, digit.image, label, scenario)
+    origin = f", crafted on {TRANSFER_SOURCE}" if scenario.source is Source.TRANSFER else ""
+    title = f"{scenario.attack_name} {scenario.norm.label}{origin}: confidence in {label} as ε grows"
+    st.altair_chart(charts.sweep_chart(result, names, scenario.epsilon, title), width="stretch")
+    lines = []
+    for name in names:
+        first = result.first_fooled(name)
+        if first is None:
+            lines.append(f"- **{name}** holds at every ε up to {result.epsilons[-1]:g}")
+        elif first == 0:
+            lines.append(f"- **{name}** is wrong even without an attack")
+        else:
+            lines.append(f"- **{name}** is first fooled at ε = {first:g}")
+    st.markdown("\n".join(lines))
+
+
+def curves_view(scenario: Scenario) -> None:
+    """Every bundled model's accuracy-vs-eps sweeps and headline figures from its card (whichever models
+    the sidebar shows: the comparison is the point), with failed sanity checks."""
+    cards, missing = {}, []
+    for name in MODEL_ORDER:
+        card, error = resources.card(name)
+        if card is None:
+            missing.append(f"{name} ({error})")
+        else:
+            cards[name] = card
+    if missing:
+        st.caption("No figures for " + "; ".join(missing))
+    names = list(cards)
+    norm = scenario.norm
+    rows = card_figures.curve_rows(cards, norm)
+    folder = resources.pretrained_dir()
+    if rows:
+        attacked = "/".join(str(n) for n in sorted({row["n"] for row in rows if row["eps"] > 0}))
+        clean = "/".join(str(n) for n in sorted({row["n"] for row in rows if row["eps"] == 0}))
+        title = f"Test-set accuracy vs ε ({norm.label}): PGD-40 (1 restart, solid) and FGSM (dashed), white-box"
+        st.altair_chart(charts.accuracy_chart(rows, names, scenario.epsilon, title), width="stretch")
+        st.caption(f"From the model cards ({', '.join(f'{folder.name}/{name}.json' for name in cards)}), "
+                   f"measured by `python -m advdemo.evaluate` when the models were built, not recomputed here: "
+                   f"attacks on {attacked} MNIST test images" + (f", ε = 0 is clean accuracy on {clean}" if clean
+                                                                 else "") + ". Grey line: the sidebar's ε.")
+    else:
+        st.info(f"The model cards hold no {norm.label} sweep yet. Measure one with "
+                "`python -m advdemo.evaluate --model pretrained/NAME.keras --write-card`.")
+    table = card_figures.headline_rows(cards, list(cards))
+    if table:
+        st.markdown("**Headline figures** (test accuracy; *from base (transfer)* is the NSL tutorial's own "
+                    "evaluation)")
+        frame = pd.DataFrame(table).rename(columns={"measurement": "attack", "n": "test images"})
+        st.dataframe(frame, hide_index=True, width="stretch",
+                     column_config={name: st.column_config.NumberColumn(format="percent") for name in cards})
+    for name, card in cards.items():
+        for check in card_figures.failed_checks(card):
+            st.warning(f"**{name}** fails the sanity check *{check['check']}*: {check['detail']}. "
+                       "A sign of gradient masking: its robustness to weak attacks is not real.")
+
+
+def _next_batch() -> None:
+    st.session_state[state.BATCH_START] = st.session_state.get(state.BATCH_START, 0) + BATCH_SIZE
+
+
+def batch_view(keys: resources.ModelKeys, names: tuple[str, ...], scenario: Scenario) -> None:
+    """The tutorial's batch view: 32 gallery digits attacked, each titled with its label and the models'
+    answers, and the batch score."""
+    digits, error = resources.gallery()
+    if digits is None:
+        st.info(f"The batch view needs the digit gallery: {error}")
+        return
+    state.default(state.BATCH_START, 0)
+    start = int(st.session_state[state.BATCH_START]) % len(digits)
+    result, png = resources.batch(keys, names, resources.gallery_key(), start, BATCH_SIZE, scenario)
+    held = " · ".join(f"{name} {result.score(name)}/{len(result.labels)}" for name in names)
+    clean = " · ".join(f"{name} {result.clean_score(name)}/{len(result.labels)}" for name in names)
+    st.markdown(f"#### Batch score under attack: {held}")
+    st.caption(f"Clean: {clean}. Gallery digits {start}-{start + BATCH_SIZE - 1}; computed now with "
+               f"{title_of(scenario)}.")
+    shown = names[0]
+    how = (f"crafted on {TRANSFER_SOURCE}, the same for every model" if scenario.source is Source.TRANSFER
+           else f"the white-box attack on {shown}; each model was scored on its own white-box attack")
+    st.image(png, width="stretch",
+             caption=f"Attacked digits ({how}). Title: true label; under each digit, each model's answer "
+                     f"({', '.join(f'{name[0]} = {name}' for name in names)}): green right, red wrong.")
+    st.button("Next batch", icon=":material/skip_next:", on_click=_next_batch)
+
+
+@st.fragment
+def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) -> None:
+    """The sidebar's controls and everything computed from them (reruns alone when a control moves)."""
+    available = [name for name, entry in entries.items() if entry.error is None]
+    chosen = controls.sidebar_controls(available)
+    scenario, names = chosen.scenario, tuple(chosen.models)
+    state.write_url(scenario, names)
+    if not available:
+        st.error("No model could be loaded: see the messages above.")
+        return
+    if digit is None:
+        return
+    if not names:
+        st.warning("Select at least one model in the sidebar.")
+        return
+    if scenario.source is Source.TRANSFER and TRANSFER_SOURCE not in available:
+        st.error(f"The transfer attack is crafted on the **{TRANSFER_SOURCE}** model, which is unavailable (see "
+                 "above). Choose white-box gradients in the sidebar.")
+        return
+    label, label_source = _resolve_label(digit, entries, available)
+    needed = list(names) + ([TRANSFER_SOURCE] if scenario.source is Source.TRANSFER and
+                            TRANSFER_SOURCE not in names else [])
+    keys = tuple(entries[name].key for name in needed)
+    st.subheader(f"2 · The attack: {title_of(scenario)}")
+    st.caption(f"Computed now on this digit. Label {label}: {label_source}.")
+    if scenario.target is not None and scenario.target == label:
+        st.warning(f"The target {scenario.target} is the digit's own label: choose another target digit.")
+    outcomes = resources.outcomes(keys, names, digit.image, label, scenario, chosen.noise)
+    for column, outcome in zip(st.columns(len(outcomes), gap="large"), outcomes):
+        with column:
+            show_outcome(outcome, digit.image, label, scenario)
+    st.download_button("Download this example (.npz)", export_npz(digit, label, scenario, outcomes),
+                       file_name="adversarial-example.npz", mime="application/octet-stream", on_click="ignore",
+                       icon=":material/download:")
+    st.subheader("3 · Look closer")
+    sweep_tab, curves_tab, batch_tab = st.tabs([VIEW_SWEEP, VIEW_CURVES, VIEW_BATCH], key=state.VIEW,
+                                               on_change="rerun")
+    if sweep_tab.open:
+        with sweep_tab:
+            sweep_view(keys, names, digit, label, scenario)
+    if curves_tab.open:
+        with curves_tab:
+            curves_view(scenario)
+    if batch_tab.open:
+        with batch_tab:
+            batch_view(keys, names, scenario)

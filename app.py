@@ -1,0 +1,39 @@
+"""advdemo's Streamlit app: how adversarial examples fool a neural network, and how adversarial training
+makes one robust.
+
+    streamlit run app.py
+
+Models, model cards and the digit gallery come from ``pretrained/`` (``$ADVDEMO_PRETRAINED`` overrides it).
+This file only composes the pieces of ``advdemo.ui``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from advdemo.ui import inputs, resources, results, state, style
+
+TITLE = "Fooling a neural network, and making it robust"
+INTRO = (
+    "A tiny, deliberately chosen change to an image, of size **ε**, can make a neural network read the wrong "
+    "digit: an **adversarial example**. The same small CNN was trained three ways on MNIST: **base** normally, "
+    "**tutorial** with the NSL tutorial's adversarial regularization (FGSM neighbours), **robust** with TRADES "
+    "adversarial training (PGD). Pick a digit, then move **ε** in the sidebar."
+)
+
+
+def main() -> None:
+    """The page: input section, then the attack fragment (sidebar controls and results)."""
+    st.set_page_config(page_title="Adversarial examples on MNIST", page_icon="🎯", layout="wide")
+    style.apply()
+    state.restore_from_url()
+    st.title(TITLE)
+    st.markdown(INTRO)
+    entries = resources.model_entries()
+    resources.report_model_errors(entries)
+    gallery, gallery_error = resources.gallery()
+    digit = inputs.input_section(gallery, gallery_error)
+    results.analysis_fragment(digit, entries)
+
+
+main()
