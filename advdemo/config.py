@@ -12,7 +12,7 @@ import enum
 import math
 
 
-class Norm(str, enum.Enum):
+class Norm(enum.StrEnum):
     """The norm whose unit ball bounds a perturbation."""
 
     LINF = "linf"
@@ -129,7 +129,7 @@ class AttackConfig:
         return text
 
 
-class RegularizerLoss(str, enum.Enum):
+class RegularizerLoss(enum.StrEnum):
     """The adversarial term of the training loss."""
 
     #: NSL's adversarial regularization: CE(y, f(x)) + multiplier * CE(y, f(x_adv)).
@@ -181,7 +181,8 @@ class TrainConfig:
     validation_size: int = 0
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.epochs, int) and self.epochs >= 1, f"epochs must be an integer >= 1, got {self.epochs!r}")
+        _check(isinstance(self.epochs, int) and self.epochs >= 1,
+               f"epochs must be an integer >= 1, got {self.epochs!r}")
         _check(isinstance(self.batch_size, int) and self.batch_size >= 1,
                f"batch_size must be an integer >= 1, got {self.batch_size!r}")
         _check(math.isfinite(self.learning_rate) and self.learning_rate > 0,

@@ -66,12 +66,14 @@ class AttackSpec:
     def describe(self) -> str:
         if self.attack == "none":
             return "clean"
-        name = "FGSM" if self.attack == "fgsm" else f"PGD-{self.steps}" + (f" x{self.restarts}" if self.restarts > 1 else "")
+        name = "FGSM" if self.attack == "fgsm" else f"PGD-{self.steps}"
+        if self.attack == "pgd" and self.restarts > 1:
+            name += f" x{self.restarts}"
         origin = "" if self.source == WHITE_BOX else f" from {self.source} (transfer)"
         return f"{name} {self.norm.label} {self.eps:g}{origin}"
 
     def as_entry(self, n: int, accuracy: float) -> dict[str, Any]:
-        """The model-card entry: {"attack", "norm", "eps", "steps", "step_size", "restarts", "source", "n", "accuracy"}."""
+        """The model-card entry: attack, norm, eps, steps, step_size, restarts, source, n and accuracy."""
         return {"attack": self.attack, "norm": self.norm.value, "eps": self.eps, "steps": self.steps,
                 "step_size": self.step_size, "restarts": self.restarts, "source": self.source, "n": n,
                 "accuracy": round(accuracy, 5)}

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from advdemo import PRETRAINED_DIR
 from advdemo.attacks import fgsm
 from advdemo.data import GALLERY_PATH, load_mnist
 from advdemo.evaluation import predict_logits
 from advdemo.models import load_model
-from advdemo import PRETRAINED_DIR
 
 ATTRIBUTION = """\
 The digits in gallery.npz are {count} images of the MNIST test set (their indices are stored as
@@ -44,7 +44,8 @@ def select(labels: np.ndarray, per_class: int, hard_mask: np.ndarray, hard: int)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m advdemo.gallery", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data", default=None, help="Keras-format mnist.npz; else $ADVDEMO_MNIST; else Keras downloads")
+    parser.add_argument("--data", default=None,
+                        help="Keras-format mnist.npz; else $ADVDEMO_MNIST; else Keras downloads")
     parser.add_argument("--base", type=Path, default=PRETRAINED_DIR / "base.keras",
                         help="the model whose mistakes under attack mark the hard digits")
     parser.add_argument("--per-class", type=int, default=40, help="digits of each class")

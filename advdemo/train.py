@@ -75,7 +75,8 @@ def configs_from_arguments(args: argparse.Namespace) -> tuple[TrainConfig, AdvRe
     attack_overrides = {field: getattr(args, field) for field in
                         ("adv_grad_norm", "adv_step_size", "pgd_iterations", "pgd_epsilon", "random_init")
                         if getattr(args, field) is not None}
-    adv_overrides = {field: getattr(args, field) for field in ("multiplier", "loss") if getattr(args, field) is not None}
+    adv_overrides = {field: getattr(args, field) for field in ("multiplier", "loss")
+                     if getattr(args, field) is not None}
     base_adv = recipe.adv_config
     if base_adv is None:
         if not (attack_overrides or adv_overrides):

@@ -36,7 +36,8 @@ def main() -> None:
         result = train_model(train, TrainConfig(epochs=args.epochs, batch_size=args.batch_size), adv_config)
         times = result.epoch_seconds
         print(f"{name:<30} batch {args.batch_size}: epochs {', '.join(f'{t:.1f}' for t in times)} s; "
-              f"median {statistics.median(times):.1f} s; median after the first {statistics.median(times[1:] or times):.1f} s",
+              f"median {statistics.median(times):.1f} s; "
+              f"median after the first {statistics.median(times[1:] or times):.1f} s",
               flush=True)
 
 
