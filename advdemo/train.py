@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import signal
 import sys
 import threading
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--pgd-epsilon", type=float, help="radius of the ball (default: the step size)")
     group.add_argument("--random-init", action=argparse.BooleanOptionalAction, default=None,
                        help="start each neighbour's attack at a random point of the ball")
+    group.add_argument("--no-clip", action="store_true",
+                       help="do not clip neighbours to the pixel range [0, 1] (the NSL tutorial sets no clip values)")
     return parser
 
 
@@ -82,6 +85,8 @@ def configs_from_arguments(args: argparse.Namespace) -> tuple[TrainConfig, AdvRe
         if not (attack_overrides or adv_overrides):
             return train_config, None
         base_adv = AdvRegConfig()
+    if args.no_clip:
+        attack_overrides.update(clip_value_min=-math.inf, clip_value_max=math.inf)
     attack = dataclasses.replace(base_adv.attack, **attack_overrides)
     if attack.pgd_iterations > 1 and attack.pgd_epsilon is None:
         raise ValueError("--pgd-iterations > 1 needs --pgd-epsilon (the radius of the ball)")
