@@ -14,48 +14,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+
+from browser_helpers import VERDICT_SELECTOR, app_server, free_port, launch_chromium  # noqa: E402
+
 TIMEOUT_MS = 300_000
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(port: int, log: Path) -> subprocess.Popen:
-    """``streamlit run app.py`` in the background; returns once /_stcore/health answers."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    with open(log, "w") as output:
-        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                                   "--server.port", str(port), "--server.address", "127.0.0.1"],
-                                  cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"streamlit exited ({server.returncode}); see {log}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as response:
-                if response.read().strip() == b"ok":
-                    return server
-        except OSError:
-            time.sleep(0.5)
-    server.terminate()
-    raise RuntimeError(f"streamlit did not become healthy; see {log}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,16 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     port = free_port()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"advdemo-screenshot-{port}.log"
-    server = start_server(port, log)
-    try:
+    with app_server(log, port) as url:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            browser = launch_chromium(playwright)
             page = browser.new_page(viewport={"width": args.width, "height": 1000})
             page.set_default_timeout(TIMEOUT_MS)
             expect.set_options(timeout=TIMEOUT_MS)
             started = time.perf_counter()
-            page.goto(f"http://127.0.0.1:{port}/?{args.query.lstrip('?')}", wait_until="domcontentloaded")
-            verdicts = page.locator(".advdemo-verdict")
+            page.goto(f"{url}?{args.query.lstrip('?')}", wait_until="domcontentloaded")
+            verdicts = page.locator(VERDICT_SELECTOR)
             expect(verdicts.first).to_be_visible()
             shown = verdicts.count()
             expect(page.locator('[data-testid="stVegaLiteChart"]').first).to_be_visible()
@@ -104,12 +74,6 @@ def main(argv: list[str] | None = None) -> int:
             if seconds:
                 print(f"median slider-to-predictions time: {statistics.median(seconds):.2f} s over {len(seconds)}")
             browser.close()
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
     return 0
 
 
