@@ -18,6 +18,7 @@ from advdemo import cards, evaluation, gallery, train
 from advdemo.config import Norm, RegularizerLoss
 from advdemo.evaluation import STANDARD_SUITE, SWEEP_EPSILONS, AttackSpec, sanity_checks, sweep_suite
 from advdemo.models import load_model, save_model
+from advdemo.recipes import RECIPES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 METRIC_KEYS = {"attack", "norm", "eps", "steps", "step_size", "restarts", "source", "n", "accuracy"}
@@ -132,7 +133,7 @@ def test_train_overrides_change_the_recipe():
     train_config, adv = train.configs_from_arguments(parse(["--recipe", "robust", "--adv-grad-norm", "l2",
                                                             "--pgd-epsilon", "2.0", "--epochs", "2"]))
     assert train_config.epochs == 2 and train_config.batch_size == 128  # the rest is the robust recipe's
-    assert adv.loss is RegularizerLoss.TRADES and adv.multiplier == 6.0
+    assert adv.loss is RegularizerLoss.TRADES and adv.multiplier == RECIPES["robust"].adv_config.multiplier
     assert adv.attack.adv_grad_norm is Norm.L2 and adv.attack.epsilon == 2.0 and adv.attack.pgd_iterations == 10
     assert train.configs_from_arguments(parse(["--recipe", "tutorial", "--no-adversarial"]))[1] is None
     assert train.configs_from_arguments(parse(["--recipe", "base"]))[1] is None

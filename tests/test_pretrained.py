@@ -3,11 +3,12 @@
 Needs ``ADVDEMO_MNIST`` (a Keras-format mnist.npz) and the files in ``advdemo.PRETRAINED_DIR`` (``pretrained/``,
 or ``$ADVDEMO_PRETRAINED``); each test is skipped, saying why, when what it needs is missing.
 
-Tolerance of the comparisons with the cards: a figure measured on the first 1,000 test images has a binomial
-standard deviation of at most sqrt(0.25 / 1000) = 1.6 points around the full-test-set figure, so 3.5 points
-(> 2 standard deviations, and a genuine mismatch such as a wrong model or a broken attack is tens of points)
-is a fair bound. A card measured on fewer than all 10,000 test images carries its own sampling error (at most
-0.5 / sqrt(n)), so for such a card we widen the bound by three of those standard deviations.
+Tolerance of the comparisons with the cards: the 1,000 images are a fixed random sample of the test set (the
+first 1,000 are not: they are harder than average, e.g. base under FGSM 0.2 scores 51% there and 55.6% on
+all 10,000). A figure p measured on such a sample has a binomial standard error sqrt(p (1 - p) / 1000) around
+the full-test-set figure (1.6 points at most); we allow four of them plus one point, and the card's own
+sampling error in the same way when it was measured on fewer than 10,000 images. A genuine mismatch, such
+as a wrong model or a broken attack, is tens of points.
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ pytestmark = pytest.mark.slow
 NAMES = ("base", "tutorial", "robust")
 SUBSET = 1000
 MNIST_TEST_SIZE = 10_000
-TOLERANCE = 0.035
+STANDARD_ERRORS = 4
+SLACK = 0.01
 
 
 def tolerance(card_entry: dict) -> float:
-    n = int(card_entry["n"])
-    return TOLERANCE if n >= MNIST_TEST_SIZE else TOLERANCE + 3 * 0.5 / math.sqrt(n)
+    """Allowed gap between a card's figure and its re-measurement on the sample (a fraction)."""
+    p, n = float(card_entry["accuracy"]), int(card_entry["n"])
+    variance = p * (1 - p) / SUBSET + (p * (1 - p) / n if n < MNIST_TEST_SIZE else 0.0)
+    return STANDARD_ERRORS * math.sqrt(variance) + SLACK
 
 
 def pretrained(name: str) -> Path:
@@ -65,7 +69,8 @@ def mnist_test():
 
 @pytest.fixture(scope="module")
 def subset(mnist_test):
-    return mnist_test.head(SUBSET)
+    chosen = np.random.default_rng(0).choice(len(mnist_test), size=SUBSET, replace=False)
+    return type(mnist_test)(mnist_test.images[chosen], mnist_test.labels[chosen])
 
 
 def bundled(name: str) -> tuple[keras.Model, dict]:
