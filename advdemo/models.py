@@ -58,6 +58,16 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     return path
 
 
+def _rebuild_hint(path: Path) -> str:
+    """How to get ``path`` back: the exact training command for a bundled model's name, or git."""
+    from advdemo.recipes import RECIPES
+
+    if path.stem not in RECIPES:
+        return f"train it with `python -m advdemo.train --out {path}`"
+    return (f"train it with `python -m advdemo.train --recipe {path.stem} --out {path}` or restore the "
+            f"bundled file with `git checkout -- pretrained/{path.name}`")
+
+
 def load_model(path: str | os.PathLike) -> keras.Model:
     """Loads a classifier saved by ``save_model`` (Keras 3, ``safe_mode=True``) and checks its shapes.
 
@@ -67,11 +77,10 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     """
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist: train it with `python -m advdemo.train` "
-                             "or restore it from the repository (git checkout -- pretrained/)")
+        raise ModelFileError(f"model file {path} does not exist: {_rebuild_hint(path)}")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"model file {path} is not a .keras archive (corrupt or truncated?): "
-                             "retrain it with `python -m advdemo.train` or restore it from the repository")
+                             f"{_rebuild_hint(path)}")
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for a bad archive; name the file in one.

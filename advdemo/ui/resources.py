@@ -59,10 +59,6 @@ class ModelEntry:
         """What identifies this exact file in the computation caches."""
         return self.name, str(self.path), self.stamp
 
-    def fix_command(self) -> str:
-        """The command that rebuilds this model file."""
-        return f"python -m advdemo.train --recipe {self.name} --out {self.path}"
-
 
 @st.cache_resource(show_spinner="Loading a model…", max_entries=12)
 def _load_model(path: str, file_stamp: Stamp) -> tuple[keras.Model | None, str | None]:
@@ -86,12 +82,11 @@ def model_entries(names: Sequence[str] = analysis.MODEL_ORDER) -> dict[str, Mode
 
 
 def report_model_errors(entries: dict[str, ModelEntry]) -> None:
-    """One ``st.error`` per model that failed to load, naming its file and how to fix it."""
+    """One ``st.error`` per model that failed to load, naming its file and how to fix it (the loader's message)."""
     for entry in entries.values():
         if entry.error is not None:
-            st.error(f"**The {entry.name} model is unavailable**: {entry.error}\n\n"
-                     f"Fix: `{entry.fix_command()}`, or restore the bundled file with "
-                     f"`git checkout -- pretrained/{entry.name}.keras`. The app carries on with the other models.")
+            st.error(f"**The {entry.name} model is unavailable**: {entry.error}. "
+                     "The app carries on with the other models.")
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
