@@ -26,12 +26,12 @@ import tensorflow as tf
 from advdemo import attacks
 from advdemo.config import AdvRegConfig, RegularizerLoss, TrainConfig
 from advdemo.data import Split
-from advdemo.models import build_cnn
+from advdemo.models import build_cnn, with_compute_precision
 
 
 def _mean_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32),
-                                                                         logits=logits))
+                                                                         logits=tf.cast(logits, tf.float32)))
 
 
 class AdversarialRegularization(keras.Model):
@@ -204,7 +204,7 @@ def train_model(train: Split, train_config: TrainConfig = TrainConfig(), adv_con
 
     Args:
         train: training images float32 (n, 28, 28, 1) in [0, 1] and labels (n,).
-        train_config: epochs, batch size, learning rate, seed.
+        train_config: epochs, batch size, learning rate, seed, compute precision.
         adv_config: ``None`` for normal training, else the adversarial term.
         validation: optional held-out split, evaluated (clean) after every epoch.
         on_progress: called after every batch and epoch with a ``TrainingProgress``.
@@ -212,7 +212,8 @@ def train_model(train: Split, train_config: TrainConfig = TrainConfig(), adv_con
         model: a classifier to train instead of a fresh ``build_cnn()``.
 
     Returns:
-        a ``TrainResult``; its ``model`` is the plain classifier (not the wrapper).
+        a ``TrainResult``; its ``model`` is the plain classifier (not the wrapper), computing in float32
+        whatever ``train_config.precision`` was.
     """
     if len(train) == 0:
         raise ValueError("the training split is empty")
@@ -223,13 +224,18 @@ def train_model(train: Split, train_config: TrainConfig = TrainConfig(), adv_con
     if train_config.lr_schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(
             train_config.learning_rate, decay_steps=batches * train_config.epochs, alpha=0.01)
-    wrapper = AdversarialRegularization(classifier, adv_config)
+    trained = classifier
+    if train_config.precision != "float32":  # train a mixed-precision twin, then copy its weights back
+        trained = with_compute_precision(classifier, train_config.precision)
+    wrapper = AdversarialRegularization(trained, adv_config)
     wrapper.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
     progress = _ProgressAndStop(train_config.epochs, batches, on_progress, should_stop)
     started = time.perf_counter()
     history = wrapper.fit(_dataset(train, train_config.batch_size, shuffle_seed=train_config.seed),
                           epochs=train_config.epochs, shuffle=False, verbose=0, callbacks=[progress],
                           validation_data=None if validation is None else _dataset(validation, 1000))
+    if trained is not classifier:
+        classifier.set_weights(trained.get_weights())
     return TrainResult(model=classifier, completed=not progress.cancelled, epoch_seconds=progress.epoch_seconds,
                        history={k: [float(v) for v in values] for k, values in history.history.items()},
                        seconds=time.perf_counter() - started)

@@ -85,8 +85,8 @@ def test_train_help_mentions_every_option(capsys):
     assert caught.value.code == 0
     text = capsys.readouterr().out
     for option in ("--recipe", "--out", "--data", "--train-examples", "--validation-size", "--epochs",
-                   "--batch-size", "--learning-rate", "--lr-schedule", "--seed", "--no-adversarial", "--loss",
-                   "--multiplier", "--adv-grad-norm", "--adv-step-size", "--pgd-iterations", "--pgd-epsilon",
+                   "--batch-size", "--learning-rate", "--lr-schedule", "--seed", "--precision", "--no-adversarial",
+                   "--loss", "--multiplier", "--adv-grad-norm", "--adv-step-size", "--pgd-iterations", "--pgd-epsilon",
                    "--random-init", "--no-random-init"):
         assert option in text, option
     for recipe in ("base", "tutorial", "robust"):
@@ -136,6 +136,8 @@ def test_train_overrides_change_the_recipe():
     assert adv.loss is RegularizerLoss.TRADES and adv.multiplier == RECIPES["robust"].adv_config.multiplier
     assert adv.attack.adv_grad_norm is Norm.L2 and adv.attack.epsilon == 2.0 and adv.attack.pgd_iterations == 10
     assert train.configs_from_arguments(parse(["--recipe", "tutorial", "--no-adversarial"]))[1] is None
+    assert train_config.precision == "float32"  # every recipe trains in float32 unless asked
+    assert train.configs_from_arguments(parse(["--precision", "mixed_bfloat16"]))[0].precision == "mixed_bfloat16"
     assert train.configs_from_arguments(parse(["--recipe", "base"]))[1] is None
     _, adv = train.configs_from_arguments(parse(["--recipe", "base", "--multiplier", "0.5"]))
     assert adv.multiplier == 0.5 and adv.attack.is_fgsm  # an adversarial option turns the base recipe adversarial

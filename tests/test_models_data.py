@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from advdemo.data import Split, load_gallery, load_mnist, resolve_mnist_path, to_model_input
-from advdemo.models import PARAMETER_COUNT, ModelFileError, build_cnn, load_model, save_model
+from advdemo.models import (
+    PARAMETER_COUNT,
+    ModelFileError,
+    build_cnn,
+    load_model,
+    save_model,
+    with_compute_precision,
+)
 
 # --- the CNN ---------------------------------------------------------------------------------------------------------
 
@@ -48,6 +55,29 @@ def test_save_load_round_trip_gives_identical_predictions(cnn_and_inputs, tmp_pa
     # the file is a plain Keras archive: keras.saving.load_model reads it too
     plain = keras.saving.load_model(path, compile=False)
     np.testing.assert_array_equal(plain.predict(images, verbose=0), model.predict(images, verbose=0))
+
+
+def test_mixed_precision_copy_shares_the_weights_and_keeps_float32_logits(cnn_and_inputs):
+    model, images = cnn_and_inputs
+    mixed = with_compute_precision(model, "mixed_bfloat16")
+    assert mixed is not model
+    policies = {layer.name: layer.dtype_policy.name for layer in mixed.layers[1:]}
+    assert policies.pop("logits") == "float32" and set(policies.values()) == {"mixed_bfloat16"}
+    for ours, theirs in zip(mixed.get_weights(), model.get_weights()):
+        assert ours.dtype == np.float32
+        np.testing.assert_array_equal(ours, theirs)
+    logits, reference = mixed(images), model(images).numpy()
+    assert logits.dtype == "float32"
+    # bfloat16 keeps 8 significant bits: the logits differ a little, never a lot
+    assert 0 < np.abs(logits.numpy() - reference).max() < 0.05 * np.abs(reference).max() + 0.05
+    back = with_compute_precision(mixed, "float32")
+    assert {layer.dtype_policy.name for layer in back.layers} == {"float32"}
+    np.testing.assert_array_equal(back(images).numpy(), reference)
+
+
+def test_compute_precision_rejects_unknown_names(cnn_and_inputs):
+    with pytest.raises(ValueError, match="mixed_bfloat16"):
+        with_compute_precision(cnn_and_inputs[0], "float16")
 
 
 def test_save_model_wants_a_keras_suffix(cnn_and_inputs, tmp_path):

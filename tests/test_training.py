@@ -15,6 +15,7 @@ import tensorflow as tf
 from advdemo import norms
 from advdemo.config import AdvRegConfig, AttackConfig, Norm, RegularizerLoss, TrainConfig
 from advdemo.data import Split
+from advdemo.models import build_cnn
 from advdemo.training import AdversarialRegularization, TrainingProgress, train_model
 
 W0 = np.array([0.8, -0.5])
@@ -195,6 +196,21 @@ def test_trades_training_reduces_the_loss(small_train, make_linear_model):
     assert clean_loss(model, small_train) < before
 
 
+def test_mixed_precision_training_learns_and_returns_the_float32_model(tiny_splits):
+    train, test = tiny_splits
+    keras.utils.set_random_seed(0)
+    model = build_cnn()
+    before = [w.copy() for w in model.get_weights()]
+    result = train_model(train, TrainConfig(epochs=3, batch_size=32, precision="mixed_bfloat16"), AdvRegConfig(),
+                         model=model)
+    assert result.completed and result.model is model
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # every weight trained
+    assert np.all(np.isfinite(result.history["loss"])) and result.history["loss"][-1] < result.history["loss"][0]
+    predictions = np.argmax(model.predict(test.images, verbose=0), axis=1)
+    assert np.mean(predictions == test.labels) > 0.5  # chance is 0.1
+
+
 def test_train_model_reports_progress_up_to_one(small_train, make_linear_model):
     seen: list[TrainingProgress] = []
     result = train_model(small_train, TrainConfig(epochs=2, batch_size=32), AdvRegConfig(),
@@ -260,9 +276,10 @@ def test_training_progress_fraction():
     lambda: TrainConfig(learning_rate=float("inf")),
     lambda: TrainConfig(lr_schedule="linear"),
     lambda: TrainConfig(validation_size=-1),
+    lambda: TrainConfig(precision="float16"),
 ], ids=["negative-multiplier", "nan-multiplier", "targeted", "restarts", "unknown-loss", "zero-epochs",
         "fractional-epochs", "zero-batch", "zero-lr", "negative-lr", "infinite-lr", "unknown-schedule",
-        "negative-validation"])
+        "negative-validation", "unknown-precision"])
 def test_configs_reject_bad_values(make):
     with pytest.raises(ValueError):
         make()
