@@ -2,7 +2,8 @@
 
 Starts ``streamlit run app.py`` on a free port (models from ``advdemo.PRETRAINED_DIR``, so
 ``ADVDEMO_PRETRAINED`` works here too), waits for ``/_stcore/health``, switches the input to Draw, checks
-the empty-canvas prompt, draws a 7 and waits for both default models' verdicts.
+the empty-canvas prompt, draws a 7 and waits for both default models' verdicts; then clears the canvas and
+draws again.
 """
 
 from __future__ import annotations
@@ -96,4 +97,31 @@ def test_drawing_a_digit_shows_both_models_predictions(app_url, browser, tmp_pat
     for text in verdicts.all_inner_texts():
         assert any(word in text for word in ("FOOLED", "HELD", "ALREADY WRONG")), text
     page.screenshot(path=str(tmp_path / "drawn.png"), full_page=True)
+    page.close()
+
+
+def test_clearing_the_canvas_empties_it_and_takes_a_new_drawing(app_url, browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=PAGE_TIMEOUT_MS)
+    page = browser.new_page(viewport={"width": 1600, "height": 1100})
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    page.goto(app_url, wait_until="domcontentloaded")
+    verdicts = page.locator(VERDICT_SELECTOR)
+    expect(verdicts).to_have_count(2)
+    page.get_by_text("Draw", exact=True).click()
+    for attempt in ("first drawing", "after clearing"):
+        expect(page.get_by_text("The canvas is empty.")).to_be_visible()
+        expect(verdicts).to_have_count(0)
+        drawing = canvas(page)
+        expect(drawing).to_be_visible()
+        box = drawing.bounding_box()
+        assert box is not None, attempt
+        wait_until_drawable(page, box)  # the "Clear" button remounts the canvas: it must take strokes again
+        draw_stroke(page, box, SEVEN, steps=(15, 20))
+        expect(page.get_by_text("Input: your drawing.")).to_be_visible()
+        expect(verdicts).to_have_count(2)
+        page.get_by_role("button", name="Clear the canvas").click()
+    expect(page.get_by_text("The canvas is empty.")).to_be_visible()
+    expect(verdicts).to_have_count(0)
     page.close()
