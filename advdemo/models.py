@@ -44,7 +44,7 @@ def with_compute_precision(model: keras.Model, precision: str) -> keras.Model:
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    output_layers = {tensor._keras_history.operation.name for tensor in model.outputs}
+    output_layers = set(model.output_names)
 
     def clone_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
         config = layer.get_config()
