@@ -4,6 +4,7 @@
 
 runs the standard suite (clean; the tutorial's transfer attack from ``base``; white-box FGSM and PGD-40
 x3 restarts at L-inf 0.1/0.2/0.3; PGD-40 in L2 and L1), the eps sweeps, and the sanity checks.
+``--recheck`` reruns only the sanity checks, on the figures already in the card.
 """
 
 from __future__ import annotations
@@ -45,11 +46,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random starts")
     parser.add_argument("--write-card", action="store_true",
                         help="store metrics, sweeps and sanity checks in the model's card (MODEL.json), atomically")
+    parser.add_argument("--recheck", action="store_true",
+                        help="attack nothing: rerun the sanity checks on the metrics already in the model's card "
+                             "(with --write-card, store the new results there)")
     return parser
+
+
+def recheck(args: argparse.Namespace) -> int:
+    """``--recheck``: the sanity checks recomputed from the card's stored metrics; no model, data or attack."""
+    try:
+        card = read_card(card_path(args.model))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    checks = sanity_checks(card.get("metrics", []))
+    if not checks:
+        print(f"error: {card_path(args.model)} holds no metrics to check: run the standard suite first",
+              file=sys.stderr)
+        return 2
+    print_checks(checks)
+    if args.write_card:
+        card["sanity_checks"] = checks
+        card.setdefault("evaluation", {})["sanity_checks_command"] = command_line()
+        write_json_atomically(card_path(args.model), card)
+        print(f"wrote the checks into {card_path(args.model)}", flush=True)
+    return 0
+
+
+def print_checks(checks: list[dict]) -> None:
+    for check in checks:
+        print(f"[{'pass' if check['passed'] else 'FAIL'}] {check['check']}: {check['detail']}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.recheck:
+        return recheck(args)
     try:
         model = load_model(args.model)
         base = load_model(args.base)
@@ -74,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         sweeps = evaluate(model, test.head(args.sweep_n), sweep_suite(), batch_size=args.batch_size,
                           on_result=report)
     checks = sanity_checks(metrics) if args.suite == "standard" else []
-    for check in checks:
-        print(f"[{'pass' if check['passed'] else 'FAIL'}] {check['check']}: {check['detail']}", flush=True)
+    print_checks(checks)
     seconds = time.perf_counter() - started
     if card is not None:
         card.update(metrics=metrics, sweeps=sweeps, sanity_checks=checks,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from advdemo import cards, evaluation, gallery, train
+from advdemo import cards, evaluate, evaluation, gallery, train
 from advdemo.config import Norm, RegularizerLoss
 from advdemo.evaluation import STANDARD_SUITE, SWEEP_EPSILONS, AttackSpec, sanity_checks, sweep_suite
 from advdemo.models import load_model, save_model
@@ -272,7 +272,24 @@ def test_sanity_checks_flag_gradient_masking():
     failed = named(checks, "FGSM accuracy falls")
     assert failed["passed"] is False
     assert "FGSM L-inf 0.1" in failed["detail"] and "FGSM L-inf 0.2" in failed["detail"]
-    assert [check["check"] for check in checks if not check["passed"]] == [failed["check"]]
+    transfer = named(checks, "transfer")  # FGSM from base 97% beats the model's own FGSM 99%
+    assert transfer["passed"] is False and "FGSM L-inf 0.2 from base" in transfer["detail"]
+    assert [check["check"] for check in checks if not check["passed"]] == [failed["check"], transfer["check"]]
+
+
+#: The tutorial recipe trained with seed 1 (README, "The tutorial recipe across seeds"): FGSM accuracy still falls
+#: with eps, so only the transfer check can tell that one FGSM step finds nothing while PGD finds almost everything.
+MASKED_SEED_1 = {**HEALTHY, AttackSpec.clean(): 0.9923, AttackSpec.fgsm(0.2, source="base"): 0.8976,
+                 AttackSpec.fgsm(0.1): 0.9861, AttackSpec.fgsm(0.2): 0.9837, AttackSpec.fgsm(0.3): 0.9539,
+                 AttackSpec.pgd(0.1): 0.2197, AttackSpec.pgd(0.2): 0.01, AttackSpec.pgd(0.3): 0.0,
+                 AttackSpec.pgd(0.2, steps=10, restarts=1): 0.0189, AttackSpec.pgd(0.2, steps=40, restarts=1): 0.012}
+
+
+def test_sanity_checks_flag_masking_that_fgsm_alone_hides():
+    checks = sanity_checks(entries(MASKED_SEED_1))
+    failed = [check for check in checks if not check["passed"]]
+    assert [check["check"] for check in failed] == ["transfer attack never beats white-box"]
+    assert "89.76% < FGSM L-inf 0.2 98.37%" in failed[0]["detail"]
 
 
 @pytest.mark.parametrize("change, words", [
@@ -281,8 +298,10 @@ def test_sanity_checks_flag_gradient_masking():
     ({AttackSpec.pgd(0.2, steps=40, restarts=1): 0.91}, "more steps"),
     ({AttackSpec.pgd(0.2): 0.895}, "more restarts"),
     ({AttackSpec.fgsm(0.2, source="base"): 0.50}, "transfer"),
+    ({AttackSpec.fgsm(0.2, source="base"): 0.89}, "transfer"),  # beats white-box FGSM (0.90), not PGD (0.88)
     ({AttackSpec.pgd(1.0, steps=20, restarts=1, step_size=0.1): 0.02}, "eps 1.0"),
-], ids=["pgd-above-fgsm", "pgd-rises-with-eps", "more-steps", "more-restarts", "transfer", "unbounded"])
+], ids=["pgd-above-fgsm", "pgd-rises-with-eps", "more-steps", "more-restarts", "transfer-beats-pgd",
+        "transfer-beats-fgsm", "unbounded"])
 def test_each_sanity_check_can_fail(change, words):
     checks = sanity_checks(entries({**HEALTHY, **change}))
     assert named(checks, words)["passed"] is False
@@ -299,6 +318,30 @@ def test_sanity_checks_skip_what_was_not_measured():
     checks = sanity_checks(entries(partial))
     assert [check["check"] for check in checks] == [named(checks, "FGSM accuracy falls")["check"]]
     assert sanity_checks([]) == []
+
+
+def test_recheck_reruns_the_sanity_checks_on_the_cards_figures(tmp_path, capsys):
+    model_path = tmp_path / "m.keras"  # never read: --recheck needs only the card
+    card = {"name": "m", "metrics": entries(MASKED_SEED_1), "sanity_checks": [], "seed": 1}
+    model_path.with_suffix(".json").write_text(json.dumps(card))
+    assert evaluate.main(["--model", str(model_path), "--recheck"]) == 0
+    assert "[FAIL] transfer attack never beats white-box" in capsys.readouterr().out
+    assert json.loads(model_path.with_suffix(".json").read_text()) == card  # nothing written without --write-card
+    assert evaluate.main(["--model", str(model_path), "--recheck", "--write-card"]) == 0
+    updated = json.loads(model_path.with_suffix(".json").read_text())
+    assert updated.pop("evaluation")["sanity_checks_command"].startswith("python ")
+    assert updated == {**card, "sanity_checks": sanity_checks(card["metrics"])}
+    assert [check["passed"] for check in updated["sanity_checks"]].count(False) == 1
+    assert sorted(os.listdir(tmp_path)) == ["m.json"]
+
+
+def test_recheck_needs_a_card_with_metrics(tmp_path, capsys):
+    model_path = tmp_path / "m.keras"
+    assert evaluate.main(["--model", str(model_path), "--recheck"]) == 2
+    assert "m.json" in capsys.readouterr().err
+    model_path.with_suffix(".json").write_text(json.dumps({"name": "m", "metrics": []}))
+    assert evaluate.main(["--model", str(model_path), "--recheck", "--write-card"]) == 2
+    assert "no metrics" in capsys.readouterr().err
 
 
 def test_evaluate_measures_clean_accuracy_and_needs_its_sources(tiny_splits, make_linear_model):
