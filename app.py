@@ -34,6 +34,7 @@ def main() -> None:
     gallery, gallery_error = resources.gallery()
     digit = inputs.input_section(gallery, gallery_error)
     results.analysis_fragment(digit, entries)
+    resources.freeze_startup_objects()  # once: later reruns skip garbage-collecting the start-up heap
 
 
 main()

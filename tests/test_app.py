@@ -106,6 +106,14 @@ def test_default_page_shows_both_default_models(default_app):
     assert not at.error
 
 
+def test_the_start_up_heap_is_frozen_once_the_page_is_built(default_app):
+    """After the first page, the objects alive (TensorFlow, Keras, the models) leave the garbage collector's
+    generations, so a rerun's allocations no longer set off full collections that walk them all."""
+    import gc
+
+    assert gc.get_freeze_count() > 100_000  # TensorFlow alone brings several hundred thousand objects
+
+
 def test_norm_change_changes_the_attack(default_app):
     at = start()
     before = sizes(at)
