@@ -25,6 +25,7 @@ INTRO = (
 def main() -> None:
     """The page: input section, then the attack fragment (sidebar controls and results)."""
     st.set_page_config(page_title="Adversarial examples on MNIST", page_icon="🎯", layout="wide")
+    resources.keep_kernels_between_reruns()
     style.apply()
     state.restore_from_url()
     st.title(TITLE)

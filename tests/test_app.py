@@ -114,6 +114,24 @@ def test_the_start_up_heap_is_frozen_once_the_page_is_built(default_app):
     assert gc.get_freeze_count() > 100_000  # TensorFlow alone brings several hundred thousand objects
 
 
+def test_reruns_keep_tensorflows_compiled_kernels(monkeypatch):
+    """Streamlit's after-run ``keras.backend.clear_session()`` would empty TensorFlow's kernel caches, so every
+    slider move would rebuild the models' kernels; the app skips that one call and nothing else."""
+    import keras
+    from tensorflow.python.eager import context
+
+    cleared: list[bool] = []
+    clear = context.Context.clear_kernel_cache
+    monkeypatch.setattr(context.Context, "clear_kernel_cache", lambda self: (cleared.append(True), clear(self))[1])
+    at = start()
+    at.slider(key=state.eps_key(Norm.LINF)).set_value(0.25)
+    rerun(at)
+    assert not at.exception and [s["linf"] for s in sizes(at)] == [0.25, 0.25]
+    assert cleared == []  # neither run cleared the caches
+    keras.backend.clear_session(free_memory=False)  # any other caller still gets the real clear_session
+    assert cleared == [True]
+
+
 def test_norm_change_changes_the_attack(default_app):
     at = start()
     before = sizes(at)
