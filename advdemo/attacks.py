@@ -1,53 +1,90 @@
-"""FGSM and PGD in every norm: one attack loop; each norm only contributes its math (``advdemo.norms``).
+"""FGSM, PGD and APGD in every norm: one kind of loop; each norm only contributes its math (``advdemo.norms``).
 
-FGSM is PGD with one step of length epsilon and no random start, so there is a single loop:
+FGSM is PGD with one step of length epsilon and no random start:
 
     delta_0 = 0, or uniform in the epsilon ball (random start)
     delta_{t+1} = project_eps(delta_t + step_size * d(grad_x loss(x + delta_t))),
     then clipped so that x + delta stays in [clip_value_min, clip_value_max].
 
-The attack keeps, per example, the worst case over the iterates x_1..x_T and over restarts: an example
-that any iterate or restart misclassifies stays misclassified, so more restarts can never raise accuracy.
+APGD (Croce and Hein 2020, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+parameter-free attacks") is the same step with two changes: momentum and a step size that adapts per example,
 
-The loss is the cross-entropy of the logits (untargeted: ascend it for the true label; targeted: descend
-it for the target class). Works on any Keras classifier that maps images to logits.
+    z       = P(x_k + eta_k * d(grad_x loss(x_k)))
+    x_{k+1} = P(x_k + 0.75 * (z - x_k) + 0.25 * (x_k - x_{k-1})),
+
+with eta_0 = 2 epsilon (epsilon in L1), halved at checkpoints where fewer than 75% of the steps since the last
+checkpoint raised the loss, or where the best loss did not improve (then the iterate restarts from the best
+point). The checkpoints come closer together as the run goes: after 22% of the steps, then every
+max(22% - 3% per checkpoint, 6%) of them.
+
+Every attack keeps, per example, the worst case over its iterates and over restarts: an example that any
+iterate or restart misclassifies stays misclassified, so more steps or restarts can never raise accuracy.
+``d`` is the norm's direction (``advdemo.norms``): NSL's for training neighbours, the strong one for attacks
+that are shown and evaluated. The losses live in ``advdemo.losses``: cross-entropy (untargeted: ascend it for
+the true label; targeted: descend it for the target class), DLR and targeted DLR, and TRADES' KL.
+Works on any Keras classifier that maps images to logits.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import tensorflow as tf
 
-from advdemo import norms
-from advdemo.config import AttackConfig, Norm
+from advdemo import losses, norms
+from advdemo.config import AttackConfig, AttackLoss, Direction, Norm
 
 #: Added to the score of an iterate that already fools the model, so that it is always preferred.
 _SUCCESS_BONUS = 1e6
+#: APGD's constants (Croce and Hein 2020): momentum, the fraction of loss increases below which the step
+#: halves, and the checkpoint spacing (first after 22% of the steps, shrinking by 3% to at least 6%).
+APGD_MOMENTUM = 0.75
+APGD_RHO = 0.75
+APGD_FIRST_CHECKPOINT, APGD_CHECKPOINT_DECREASE, APGD_MIN_CHECKPOINT = 0.22, 0.03, 0.06
 
 
-def _cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """Per-example cross-entropy (batch,) of integer ``labels`` under ``logits`` (batch, classes)."""
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+class Budget(NamedTuple):
+    """The numbers of an attack, as tensors, so that moving a slider never retraces the compiled loop."""
+
+    epsilon: tf.Tensor  # radius of the ball
+    step_size: tf.Tensor  # length of each step (APGD: the first step size)
+    steps: tf.Tensor  # number of steps
 
 
-def kl_divergence(reference_logits: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """Per-example KL(softmax(reference) || softmax(logits)), shape (batch,)."""
-    reference_log_p = tf.nn.log_softmax(reference_logits)
-    return tf.reduce_sum(tf.exp(reference_log_p) * (reference_log_p - tf.nn.log_softmax(logits)), axis=-1)
+class Setup(NamedTuple):
+    """The switches of an attack (Python values: one compiled loop per combination)."""
+
+    norm: Norm
+    direction: Direction = Direction.STRONG
+    loss: AttackLoss = AttackLoss.CE
+    random_init: bool = False
+    adaptive_step: bool = False
+    #: success means reaching the target (a user's target class), not just any misclassification (APGD-T)
+    success_is_target: bool = False
+    clip_min: float = 0.0
+    clip_max: float = 1.0
+    #: keep the worst iterate (attacks) or return the last one (training neighbours, as NSL does)
+    keep_worst: bool = True
+    #: FGSM in L1 with the strong direction: the best single step inside the ball and the pixel range
+    #: (``norms.l1_box_step``) rather than a unit direction times eps
+    l1_box_step: bool = False
 
 
-def _objective_and_score(logits, labels, targeted: bool, reference_logits):
+def _objective(setup: Setup, logits, labels, targets, reference_logits):
     """The loss to ascend and the score to keep the worst case by, both (batch,)."""
     if reference_logits is not None:  # TRADES: push the prediction away from the clean one.
-        loss = kl_divergence(reference_logits, logits)
+        loss = losses.kl_divergence(reference_logits, logits)
         return loss, loss
-    predicted = tf.argmax(logits, axis=-1, output_type=labels.dtype)
-    cross_entropy = _cross_entropy(labels, logits)
-    if targeted:
-        success = tf.cast(tf.equal(predicted, labels), logits.dtype)
-        return -cross_entropy, success * _SUCCESS_BONUS - cross_entropy
-    success = tf.cast(tf.not_equal(predicted, labels), logits.dtype)
-    return cross_entropy, success * _SUCCESS_BONUS + cross_entropy
+    predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    if targets is None:
+        success = tf.not_equal(predicted, labels)
+        loss = losses.dlr(labels, logits) if setup.loss is AttackLoss.DLR else losses.cross_entropy(labels, logits)
+    else:
+        success = tf.equal(predicted, targets) if setup.success_is_target else tf.not_equal(predicted, labels)
+        loss = (losses.targeted_dlr(labels, targets, logits) if setup.loss is AttackLoss.DLR
+                else -losses.cross_entropy(targets, logits))
+    return loss, tf.cast(success, loss.dtype) * _SUCCESS_BONUS + loss
 
 
 def clip_to_range(images: tf.Tensor, delta: tf.Tensor, clip_min: float, clip_max: float) -> tf.Tensor:
@@ -55,95 +92,188 @@ def clip_to_range(images: tf.Tensor, delta: tf.Tensor, clip_min: float, clip_max
     return tf.clip_by_value(images + delta, clip_min, clip_max) - images
 
 
-def take_step(images: tf.Tensor, delta: tf.Tensor, gradient: tf.Tensor, epsilon, step_size, norm: Norm,
-              clip_min: float, clip_max: float) -> tf.Tensor:
-    """One attack step: ``delta + step_size * d(gradient)``, projected onto the ``epsilon`` ball of ``norm``
-    and clipped to the pixel range. All tensors (batch, ...); returns the new ``delta``.
+def direction(gradient: tf.Tensor, adversarial: tf.Tensor, setup: Setup) -> tf.Tensor:
+    """The unit step direction of ``setup`` (NSL's or the strong one) at the current image ``adversarial``."""
+    if setup.direction is Direction.NSL:
+        return norms.steepest_ascent_direction(gradient, setup.norm)
+    return norms.attack_direction(gradient, setup.norm, adversarial, setup.clip_min, setup.clip_max)
 
-    From ``delta = 0`` with ``step_size == epsilon`` this is FGSM (NSL's adversarial neighbour).
+
+def take_step(images: tf.Tensor, delta: tf.Tensor, gradient: tf.Tensor, epsilon, step_size, setup: Setup) -> tf.Tensor:
+    """One attack step: ``delta + step_size * d(gradient)``, projected onto the ``epsilon`` ball of the norm
+    and clipped to the pixel range. All tensors (batch, ...); ``step_size`` a scalar or (batch, 1, ..., 1);
+    returns the new ``delta``.
+
+    From ``delta = 0`` with ``step_size == epsilon`` this is FGSM (with ``Direction.NSL``, NSL's adversarial
+    neighbour).
     """
-    step = step_size * norms.steepest_ascent_direction(gradient, norm)
-    return clip_to_range(images, norms.project(delta + step, epsilon, norm), clip_min, clip_max)
+    if setup.l1_box_step:
+        step = norms.l1_box_step(gradient, images + delta, step_size, setup.clip_min, setup.clip_max)
+    else:
+        step = step_size * direction(gradient, images + delta, setup)
+    return clip_to_range(images, norms.project(delta + step, epsilon, setup.norm), setup.clip_min, setup.clip_max)
 
 
-def _run_once(model, images, labels, epsilon, step_size, steps, norm: Norm, random_init: bool, targeted: bool,
-              clip_min: float, clip_max: float, reference_logits=None, keep_worst: bool = True):
-    """One PGD run from one start. Returns (adversarial images, their scores).
+def _start(images: tf.Tensor, epsilon: tf.Tensor, setup: Setup) -> tf.Tensor:
+    """The first ``delta``: 0, or uniform in the ball (clipped to the pixel range)."""
+    if not setup.random_init:
+        return tf.zeros_like(images)
+    return clip_to_range(images, norms.random_in_ball(tf.shape(images), epsilon, setup.norm, images.dtype),
+                         setup.clip_min, setup.clip_max)
 
-    With ``keep_worst`` the images are the worst case over the iterates x_1..x_T; without it (training,
-    exactly NSL's semantics) they are the last iterate x_T, and the scores are not computed (zeros).
-    """
+
+def _evaluator(model, images, labels, targets, setup: Setup, reference_logits):
+    """``evaluate(delta) -> (adversarial image, loss, score, input gradient of the summed loss)``."""
 
     def evaluate(delta):
-        adversarial = tf.clip_by_value(images + delta, clip_min, clip_max)  # exact range despite rounding
+        adversarial = tf.clip_by_value(images + delta, setup.clip_min, setup.clip_max)  # exact despite rounding
         with tf.GradientTape() as tape:
             tape.watch(adversarial)
             logits = model(adversarial, training=False)
-            loss, score = _objective_and_score(logits, labels, targeted, reference_logits)
+            loss, score = _objective(setup, logits, labels, targets, reference_logits)
             total = tf.reduce_sum(loss)  # per-example directions do not depend on the batch size
-        return adversarial, score, tape.gradient(total, adversarial)
+        # a model that cuts the gradient (a masked one) gives zeros, not None: the attack then simply stalls
+        gradient = tape.gradient(total, adversarial, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return adversarial, loss, score, gradient
 
-    if random_init:
-        delta = clip_to_range(images, norms.random_in_ball(tf.shape(images), epsilon, norm, images.dtype),
-                              clip_min, clip_max)
-    else:
-        delta = tf.zeros_like(images)
-    best_images = tf.clip_by_value(images + delta, clip_min, clip_max)
+    return evaluate
+
+
+def _better_of(candidate, score, best_images, best_scores):
+    better = score > best_scores
+    return (tf.where(norms.per_example(better, candidate), candidate, best_images),
+            tf.where(better, score, best_scores))
+
+
+def _pgd_once(model, images, labels, targets, budget: Budget, setup: Setup, reference_logits=None):
+    """One PGD run from one start. Returns (adversarial images, their scores).
+
+    With ``setup.keep_worst`` the images are the worst case over the iterates x_1..x_T; without it
+    (training, exactly NSL's semantics) they are the last iterate x_T, and the scores are zeros.
+    """
+    evaluate = _evaluator(model, images, labels, targets, setup, reference_logits)
+    delta = _start(images, budget.epsilon, setup)
+    best_images = tf.clip_by_value(images + delta, setup.clip_min, setup.clip_max)
     best_scores = tf.fill([tf.shape(images)[0]], tf.constant(-np.inf, images.dtype))
 
-    def better_of(candidate, score, best_images, best_scores):
-        better = score > best_scores
-        return (tf.where(norms.per_example(better, candidate), candidate, best_images),
-                tf.where(better, score, best_scores))
-
     def body(t, delta, best_images, best_scores):
-        adversarial, score, gradient = evaluate(delta)
-        if keep_worst:  # x_0 (the clean image or the random start) is no candidate: FGSM returns x_1.
+        adversarial, _, score, gradient = evaluate(delta)
+        if setup.keep_worst:  # x_0 (the clean image or the random start) is no candidate: FGSM returns x_1.
             best_images, best_scores = tf.cond(
-                t > 0, lambda: better_of(adversarial, score, best_images, best_scores),
+                t > 0, lambda: _better_of(adversarial, score, best_images, best_scores),
                 lambda: (best_images, best_scores))
-        delta = take_step(images, delta, gradient, epsilon, step_size, norm, clip_min, clip_max)
+        delta = take_step(images, delta, gradient, budget.epsilon, budget.step_size, setup)
         return t + 1, delta, best_images, best_scores
 
     _, delta, best_images, best_scores = tf.while_loop(
-        lambda t, *_: t < steps, body, (tf.constant(0), delta, best_images, best_scores))
-    final_images = tf.clip_by_value(images + delta, clip_min, clip_max)
-    if not keep_worst:
+        lambda t, *_: t < budget.steps, body, (tf.constant(0), delta, best_images, best_scores))
+    final_images = tf.clip_by_value(images + delta, setup.clip_min, setup.clip_max)
+    if not setup.keep_worst:
         return final_images, tf.zeros_like(best_scores)
-    final_logits = model(final_images, training=False)
-    _, final_scores = _objective_and_score(final_logits, labels, targeted, reference_logits)
-    return better_of(final_images, final_scores, best_images, best_scores)
+    _, _, final_scores, _ = evaluate(delta)
+    return _better_of(final_images, final_scores, best_images, best_scores)
 
 
-def _restarts(model, images, labels, epsilon, step_size, steps, norm: Norm, random_init: bool, targeted: bool,
-              restarts: int, clip_min: float, clip_max: float, reference_logits=None, keep_worst: bool = True):
-    """``restarts`` runs of ``_run_once``, keeping the worst case per example."""
-    arguments = (model, images, labels, epsilon, step_size, steps, norm, random_init, targeted, clip_min, clip_max,
-                 reference_logits, keep_worst)
-    best_images, best_scores = _run_once(*arguments)
+def _apgd_once(model, images, labels, targets, budget: Budget, setup: Setup, reference_logits=None):
+    """One APGD run from a random start (see the module docstring). Returns (worst images, their scores)."""
+    evaluate = _evaluator(model, images, labels, targets, setup, reference_logits)
+    batch = tf.shape(images)[0]
+    steps = tf.cast(budget.steps, tf.float32)
+    first_check = tf.maximum(tf.cast(APGD_FIRST_CHECKPOINT * steps, tf.int32), 1)
+    check_decrease = tf.maximum(tf.cast(APGD_CHECKPOINT_DECREASE * steps, tf.int32), 1)
+    min_check = tf.maximum(tf.cast(APGD_MIN_CHECKPOINT * steps, tf.int32), 1)
+
+    def project(candidate_delta):
+        return clip_to_range(images, norms.project(candidate_delta, budget.epsilon, setup.norm),
+                             setup.clip_min, setup.clip_max)
+
+    delta = _start(images, budget.epsilon, setup)
+    adversarial, loss, score, gradient = evaluate(delta)
+    state = dict(
+        t=tf.constant(0), delta=delta, previous=delta, gradient=gradient, loss=loss,
+        step_size=tf.fill([batch], tf.cast(budget.step_size, images.dtype)),
+        best_delta=delta, best_gradient=gradient, best_loss=loss,  # the highest loss (where restarts go)
+        worst_images=adversarial, worst_scores=score,  # the worst case for the model (returned)
+        since_check=tf.constant(0), check_length=first_check, increases=tf.zeros([batch]),
+        best_loss_at_check=loss, reduced_at_check=tf.zeros([batch], tf.bool))
+
+    def body(s):
+        momentum = tf.where(s["t"] > 0, APGD_MOMENTUM, 1.0)
+        step = norms.per_example(s["step_size"], images)
+        z = project(s["delta"] + step * direction(s["gradient"], images + s["delta"], setup))
+        delta = project(s["delta"] + momentum * (z - s["delta"]) + (1 - momentum) * (s["delta"] - s["previous"]))
+        adversarial, loss, score, gradient = evaluate(delta)
+        worst_images, worst_scores = _better_of(adversarial, score, s["worst_images"], s["worst_scores"])
+        increases = s["increases"] + tf.cast(loss > s["loss"], tf.float32)
+        improved = loss > s["best_loss"]
+        best_delta = tf.where(norms.per_example(improved, delta), delta, s["best_delta"])
+        best_gradient = tf.where(norms.per_example(improved, delta), gradient, s["best_gradient"])
+        best_loss = tf.where(improved, loss, s["best_loss"])
+        since_check = s["since_check"] + 1
+        at_check = tf.equal(since_check, s["check_length"])
+        # at a checkpoint: halve the step (and go back to the best point) where the loss rose in at most 75%
+        # of the steps since the last one, or where the best loss stalled without a halving last time
+        oscillating = increases <= APGD_RHO * tf.cast(s["check_length"], tf.float32)
+        stalled = tf.logical_and(tf.logical_not(s["reduced_at_check"]), s["best_loss_at_check"] >= best_loss)
+        reduce = tf.logical_and(at_check, tf.logical_or(oscillating, stalled))
+        back = norms.per_example(reduce, delta)
+        new_state = dict(
+            t=s["t"] + 1, previous=s["delta"], loss=loss,
+            delta=tf.where(back, best_delta, delta), gradient=tf.where(back, best_gradient, gradient),
+            step_size=tf.where(reduce, s["step_size"] / 2, s["step_size"]),
+            best_delta=best_delta, best_gradient=best_gradient, best_loss=best_loss,
+            worst_images=worst_images, worst_scores=worst_scores,
+            since_check=tf.where(at_check, 0, since_check),
+            check_length=tf.where(at_check, tf.maximum(s["check_length"] - check_decrease, min_check),
+                                  s["check_length"]),
+            increases=tf.where(at_check, tf.zeros_like(increases), increases),
+            best_loss_at_check=tf.where(at_check, best_loss, s["best_loss_at_check"]),
+            reduced_at_check=tf.where(at_check, reduce, s["reduced_at_check"]))
+        return (new_state,)
+
+    (final,) = tf.while_loop(lambda s: s["t"] < budget.steps, body, (state,))
+    return final["worst_images"], final["worst_scores"]
+
+
+def _targets(model, images, labels, rank: int | None, target_class: int | None):
+    """Per-example target classes: a fixed class, or each image's class ranked ``rank`` by its clean logits."""
+    if target_class is not None:
+        return tf.fill(tf.shape(labels), tf.constant(target_class, tf.int32))
+    if rank is not None:
+        return tf.math.top_k(model(images, training=False), k=rank).indices[:, rank - 1]
+    return None
+
+
+def _restarts(model, images, labels, budget: Budget, setup: Setup, restarts: int, target_rank: int | None = None,
+              target_class: int | None = None, reference_logits=None):
+    """``restarts`` runs (PGD or APGD), keeping the worst case per example."""
+    run = _apgd_once if setup.adaptive_step else _pgd_once
+    targets = _targets(model, images, labels, target_rank, target_class)
+    best_images, best_scores = run(model, images, labels, targets, budget, setup, reference_logits)
     for _ in range(restarts - 1):
-        candidate, scores = _run_once(*arguments)
-        better = scores > best_scores
-        best_images = tf.where(norms.per_example(better, candidate), candidate, best_images)
-        best_scores = tf.where(better, scores, best_scores)
+        candidate, scores = run(model, images, labels, targets, budget, setup, reference_logits)
+        best_images, best_scores = _better_of(candidate, scores, best_images, best_scores)
     return tf.stop_gradient(best_images)
 
 
-#: The same loop compiled once per (model, norm, random start, targeted, restarts); epsilon, step size and
-#: step count are tensors, so moving a slider does not retrace.
+#: The same loop compiled once per (model, setup, restarts, target); epsilon, step size and step count are
+#: tensors, so moving a slider does not retrace.
 _compiled_restarts = tf.function(_restarts, reduce_retracing=True)
 
 
-def _arguments(images, labels, config: AttackConfig):
-    """Positional arguments of ``_restarts`` for ``config``."""
-    labels = tf.cast(labels, tf.int32)
-    targeted = config.target_class is not None
-    if targeted:
-        labels = tf.fill(tf.shape(labels), tf.constant(config.target_class, tf.int32))
-    return (tf.convert_to_tensor(images, tf.float32), labels, tf.constant(config.epsilon, tf.float32),
-            tf.constant(config.adv_step_size, tf.float32), tf.constant(config.pgd_iterations, tf.int32),
-            config.adv_grad_norm, config.random_init, targeted, config.restarts,
-            config.clip_value_min, config.clip_value_max)
+def _budget(config: AttackConfig) -> Budget:
+    return Budget(tf.constant(config.epsilon, tf.float32), tf.constant(config.adv_step_size, tf.float32),
+                  tf.constant(config.pgd_iterations, tf.int32))
+
+
+def setup_of(config: AttackConfig, keep_worst: bool = True) -> Setup:
+    """The switches of ``config`` (``keep_worst=False`` for training neighbours: the last iterate)."""
+    return Setup(norm=config.adv_grad_norm, direction=config.direction, loss=config.loss,
+                 random_init=config.random_init, adaptive_step=config.adaptive_step,
+                 success_is_target=config.target_class is not None, clip_min=config.clip_value_min,
+                 clip_max=config.clip_value_max, keep_worst=keep_worst,
+                 l1_box_step=(config.is_fgsm and config.adv_grad_norm is Norm.L1
+                              and config.direction is Direction.STRONG))
 
 
 def attack_tensor(model, images: tf.Tensor, labels: tf.Tensor, config: AttackConfig,
@@ -153,8 +283,8 @@ def attack_tensor(model, images: tf.Tensor, labels: tf.Tensor, config: AttackCon
     Args:
         model: a Keras classifier, images (batch, 28, 28, 1) -> logits (batch, classes).
         images: float32 (batch, ...) in [config.clip_value_min, config.clip_value_max].
-        labels: int (batch,) true classes (ignored for a targeted attack, which uses config.target_class).
-        config: the attack.
+        labels: int (batch,) true classes.
+        config: the attack (FGSM or PGD).
         reference_logits: if given, the attack ascends KL(softmax(reference_logits) || softmax(f(x_adv)))
             instead of the cross-entropy (TRADES' inner maximisation).
 
@@ -163,7 +293,9 @@ def attack_tensor(model, images: tf.Tensor, labels: tf.Tensor, config: AttackCon
         and inside the clip range: the last iterate, as in NSL (``attack`` keeps the worst iterate
         instead). No gradient flows through it.
     """
-    return _restarts(model, *_arguments(images, labels, config), reference_logits, keep_worst=False)
+    return _restarts(model, tf.convert_to_tensor(images), tf.cast(labels, tf.int32), _budget(config),
+                     setup_of(config, keep_worst=False), config.restarts, config.target_rank, config.target_class,
+                     reference_logits)
 
 
 def _check_inputs(images: np.ndarray, labels: np.ndarray, config: AttackConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -185,8 +317,9 @@ def attack(model, images: np.ndarray, labels: np.ndarray, config: AttackConfig, 
     Args:
         model: a Keras classifier that outputs logits, e.g. ``advdemo.models.build_cnn()``.
         images: float32 (n, 28, 28, 1) in [0, 1].
-        labels: int (n,) true classes; for a targeted config they are only used for shape.
-        config: the attack, e.g. ``AttackConfig.fgsm(0.2)`` or ``AttackConfig.pgd(0.2, steps=40, restarts=3)``.
+        labels: int (n,) true classes (a targeted config with ``target_class`` only uses them for shape).
+        config: the attack, e.g. ``AttackConfig.fgsm(0.2)``, ``AttackConfig.pgd(0.2, steps=40, restarts=3)``
+            or ``AttackConfig.apgd(0.3, loss="dlr", target_rank=2)``.
         batch_size: images attacked at once.
 
     Returns:
@@ -196,9 +329,11 @@ def attack(model, images: np.ndarray, labels: np.ndarray, config: AttackConfig, 
     images, labels = _check_inputs(images, labels, config)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    budget, setup = _budget(config), setup_of(config)
     outputs = [
-        _compiled_restarts(model, *_arguments(images[start:start + batch_size], labels[start:start + batch_size],
-                                              config)).numpy()
+        _compiled_restarts(model, tf.constant(images[start:start + batch_size]),
+                           tf.constant(labels[start:start + batch_size]), budget, setup, config.restarts,
+                           config.target_rank, config.target_class).numpy()
         for start in range(0, len(images), batch_size)
     ]
     if not outputs:
@@ -207,7 +342,7 @@ def attack(model, images: np.ndarray, labels: np.ndarray, config: AttackConfig, 
 
 
 def fgsm(model, images: np.ndarray, labels: np.ndarray, epsilon: float, norm: Norm | str = Norm.LINF) -> np.ndarray:
-    """The fast gradient (sign) method: one step of length ``epsilon``; NSL's adversarial neighbour."""
+    """The fast gradient (sign) method: one step of length ``epsilon`` along the strong direction."""
     return attack(model, images, labels, AttackConfig.fgsm(epsilon, norm))
 
 

@@ -37,6 +37,29 @@ class Norm(enum.StrEnum):
         return {"linf": "L-inf", "l2": "L2", "l1": "L1"}[self.value]
 
 
+class Direction(enum.StrEnum):
+    """How a gradient becomes a step (``advdemo.norms``); the two differ only in L2 and L1.
+
+    ``NSL`` is NSL 1.4.0's adversarial neighbour, kept for training (the tutorial's semantics): L2 divides by
+    ``max(||g||_2, 1e-6)``, L1 puts the whole step on the largest ``|g|``. ``STRONG`` is for attacks that are
+    shown and evaluated: L2 divides by ``||g||_2`` exactly (no floor that shrinks steps where a confident
+    model's gradient is tiny), L1 is sparse L1 descent over the pixels that can still move (Tramer and
+    Boneh 2019), which does not stall on saturated pixels.
+    """
+
+    NSL = "nsl"
+    STRONG = "strong"
+
+
+class AttackLoss(enum.StrEnum):
+    """The per-example loss an attack ascends (``advdemo.losses``)."""
+
+    #: Cross-entropy of the logits (FGSM, PGD, APGD-CE).
+    CE = "ce"
+    #: Difference of Logits Ratio (Croce and Hein 2020); targeted DLR when the attack has a target.
+    DLR = "dlr"
+
+
 #: Sensible ball radii for 28x28 images in [0, 1]: (default, maximum) for each norm.
 #: L-inf 0.2 is the NSL tutorial's step size; L2 2.0 and L1 10 are common MNIST radii.
 EPSILON_DEFAULTS: dict[Norm, tuple[float, float]] = {
@@ -53,7 +76,7 @@ def _check(condition: bool, message: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class AttackConfig:
-    """How to build an adversarial example: FGSM (one step) or PGD (several), in one norm.
+    """How to build an adversarial example: FGSM (one step), PGD (several) or APGD, in one norm.
 
     Attributes:
         adv_grad_norm: the norm of the ball (``Norm.LINF``, ``Norm.L2`` or ``Norm.L1``).
@@ -65,6 +88,13 @@ class AttackConfig:
         restarts: independent runs from random starts; the worst case per example is kept.
         target_class: ``None`` for an untargeted attack, else the class (0-9) to push every image to.
         clip_value_min, clip_value_max: the valid pixel range the adversarial image is clipped to.
+        direction: ``Direction.STRONG`` (attacks shown and evaluated) or ``Direction.NSL`` (training
+            neighbours, NSL's exact semantics).
+        loss: the loss ascended, ``AttackLoss.CE`` or ``AttackLoss.DLR``.
+        adaptive_step: APGD (Croce and Hein 2020): the step size starts at ``2 * epsilon`` (``epsilon`` in
+            L1) and halves where progress stalls, with momentum 0.75; ``adv_step_size`` is then unused.
+        target_rank: per-example target: the class ranked ``target_rank`` by the clean logits (2 = the
+            runner-up), as APGD-T does; ``None`` for none. Exclusive with ``target_class``.
     """
 
     adv_grad_norm: Norm = Norm.LINF
@@ -76,9 +106,15 @@ class AttackConfig:
     target_class: int | None = None
     clip_value_min: float = 0.0
     clip_value_max: float = 1.0
+    direction: Direction = Direction.STRONG
+    loss: AttackLoss = AttackLoss.CE
+    adaptive_step: bool = False
+    target_rank: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "adv_grad_norm", Norm.parse(self.adv_grad_norm))
+        object.__setattr__(self, "direction", Direction(self.direction))
+        object.__setattr__(self, "loss", AttackLoss(self.loss))
         _check(math.isfinite(self.adv_step_size) and self.adv_step_size >= 0,
                f"adv_step_size must be a finite number >= 0, got {self.adv_step_size!r}")
         _check(isinstance(self.pgd_iterations, int) and self.pgd_iterations >= 1,
@@ -91,6 +127,12 @@ class AttackConfig:
                "restarts > 1 needs random_init=True: without a random start every restart is identical")
         _check(self.target_class is None or (isinstance(self.target_class, int) and 0 <= self.target_class <= 9),
                f"target_class must be None or an integer class 0-9, got {self.target_class!r}")
+        _check(self.target_rank is None or (isinstance(self.target_rank, int) and 2 <= self.target_rank <= 10),
+               f"target_rank must be None or an integer 2-10 (2 = the runner-up class), got {self.target_rank!r}")
+        _check(self.target_rank is None or self.target_class is None,
+               "give target_class or target_rank, not both")
+        _check(not (self.adaptive_step and self.direction is Direction.NSL),
+               "APGD (adaptive_step) is an evaluation attack: use Direction.STRONG")
         _check(self.clip_value_min < self.clip_value_max,
                f"clip_value_min ({self.clip_value_min}) must be below clip_value_max ({self.clip_value_max})")
 
@@ -101,31 +143,60 @@ class AttackConfig:
 
     @property
     def is_fgsm(self) -> bool:
-        return self.pgd_iterations == 1 and not self.random_init
+        return self.pgd_iterations == 1 and not self.random_init and not self.adaptive_step
+
+    @property
+    def targeted(self) -> bool:
+        return self.target_class is not None or self.target_rank is not None
 
     @classmethod
-    def fgsm(cls, epsilon: float, norm: Norm | str = Norm.LINF, target_class: int | None = None) -> AttackConfig:
-        """One step of length ``epsilon`` along the steepest-ascent direction (NSL's adversarial neighbour)."""
+    def fgsm(cls, epsilon: float, norm: Norm | str = Norm.LINF, target_class: int | None = None,
+             direction: Direction = Direction.STRONG) -> AttackConfig:
+        """One step of length ``epsilon`` along the steepest-ascent direction (with ``Direction.NSL``:
+        exactly NSL's adversarial neighbour)."""
         return cls(adv_grad_norm=Norm.parse(norm), adv_step_size=epsilon, pgd_iterations=1,
-                   target_class=target_class)
+                   target_class=target_class, direction=direction)
 
     @classmethod
     def pgd(cls, epsilon: float, norm: Norm | str = Norm.LINF, steps: int = 40, step_size: float | None = None,
-            restarts: int = 1, random_init: bool = True, target_class: int | None = None) -> AttackConfig:
+            restarts: int = 1, random_init: bool = True, target_class: int | None = None,
+            direction: Direction = Direction.STRONG) -> AttackConfig:
         """``steps`` projected steps of ``step_size`` (default ``epsilon / 10``) inside the ``epsilon`` ball."""
         return cls(adv_grad_norm=Norm.parse(norm),
                    adv_step_size=epsilon / 10 if step_size is None else step_size,
                    pgd_iterations=steps, pgd_epsilon=epsilon, random_init=random_init,
-                   restarts=restarts, target_class=target_class)
+                   restarts=restarts, target_class=target_class, direction=direction)
+
+    @classmethod
+    def apgd(cls, epsilon: float, norm: Norm | str = Norm.LINF, steps: int = 100,
+             loss: AttackLoss | str = AttackLoss.CE, target_rank: int | None = None,
+             target_class: int | None = None, restarts: int = 1) -> AttackConfig:
+        """APGD (Croce and Hein 2020) from a random start: ``steps`` steps whose size adapts; APGD-CE with
+        ``loss="ce"``, APGD-T with ``loss="dlr"`` and a ``target_rank``."""
+        norm = Norm.parse(norm)
+        return cls(adv_grad_norm=norm, adv_step_size=(1 if norm is Norm.L1 else 2) * epsilon, pgd_iterations=steps,
+                   pgd_epsilon=epsilon, random_init=True, restarts=restarts, target_class=target_class,
+                   loss=AttackLoss(loss), adaptive_step=True, target_rank=target_rank)
+
+    @property
+    def name(self) -> str:
+        """``FGSM``, ``PGD-40``, ``APGD-CE-100`` or ``APGD-T-100`` (targeted DLR)."""
+        if self.is_fgsm:
+            return "FGSM"
+        if not self.adaptive_step:
+            return f"PGD-{self.pgd_iterations}" + ("" if self.loss is AttackLoss.CE else "-DLR")
+        kind = "T" if self.targeted and self.loss is AttackLoss.DLR else self.loss.value.upper()
+        return f"APGD-{kind}-{self.pgd_iterations}"
 
     def describe(self) -> str:
         """Short human-readable name, e.g. ``PGD-40 L-inf eps=0.2 (x3 restarts)``."""
-        name = "FGSM" if self.is_fgsm else f"PGD-{self.pgd_iterations}"
-        text = f"{name} {self.adv_grad_norm.label} eps={self.epsilon:g}"
+        text = f"{self.name} {self.adv_grad_norm.label} eps={self.epsilon:g}"
         if self.restarts > 1:
             text += f" (x{self.restarts} restarts)"
         if self.target_class is not None:
             text += f" targeted at {self.target_class}"
+        if self.target_rank is not None:
+            text += f" targeted at each image's class ranked {self.target_rank}"
         return text
 
 
@@ -149,14 +220,21 @@ class AdvRegConfig:
     """
 
     multiplier: float = 0.2
-    attack: AttackConfig = dataclasses.field(default_factory=lambda: AttackConfig.fgsm(0.2, Norm.LINF))
+    attack: AttackConfig = dataclasses.field(
+        default_factory=lambda: AttackConfig.fgsm(0.2, Norm.LINF, direction=Direction.NSL))
     loss: RegularizerLoss = RegularizerLoss.NSL
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loss", RegularizerLoss(self.loss))
+        # At x_adv = x the KL term and its gradient are exactly zero, so an ascent from the clean image never
+        # moves: TRADES starts from x + 0.001 * N(0, 1) in its paper; we start uniformly in the ball.
+        _check(self.loss is not RegularizerLoss.TRADES or self.attack.random_init,
+               "TRADES needs a random start (random_init=True): KL(p(x) || p(x_adv)) has zero gradient at "
+               "x_adv = x, so an ascent from the clean image never moves")
+        _check(not self.attack.targeted, "adversarial regularization uses untargeted neighbours")
+        _check(not self.attack.adaptive_step, "adversarial regularization builds neighbours with FGSM or PGD")
         _check(math.isfinite(self.multiplier) and self.multiplier >= 0,
                f"multiplier must be a finite number >= 0, got {self.multiplier!r}")
-        _check(self.attack.target_class is None, "adversarial regularization uses untargeted neighbours")
         _check(self.attack.restarts == 1, "adversarial regularization builds one neighbour per example (restarts=1)")
 
 

@@ -18,8 +18,7 @@ import numpy as np
 from advdemo import PRETRAINED_DIR
 from advdemo.attacks import fgsm
 from advdemo.data import GALLERY_PATH, load_mnist
-from advdemo.evaluation import predict_logits
-from advdemo.models import load_model
+from advdemo.models import load_model, predict_logits
 
 ATTRIBUTION = """\
 The digits in gallery.npz are {count} images of the MNIST test set (their indices are stored as

@@ -8,6 +8,8 @@ import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from advdemo.config import PRECISIONS
 
@@ -112,3 +114,22 @@ def load_model(path: str | os.PathLike) -> keras.Model:
         raise ModelFileError(f"model file {path} maps {model.input_shape} to {model.output_shape}; "
                              f"expected (None, 28, 28, 1) images to (None, 10) logits")
     return model
+
+
+@tf.function(reduce_retracing=True)
+def _logits(model, images):
+    return model(images, training=False)
+
+
+def predict_logits(model: keras.Model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Logits float32 (n, 10) of ``images`` float32 (n, 28, 28, 1) in [0, 1] (compiled, batched)."""
+    images = np.asarray(images, np.float32)
+    if len(images) == 0:
+        return np.zeros((0, 10), np.float32)
+    return np.concatenate([_logits(model, tf.constant(images[i:i + batch_size])).numpy()
+                           for i in range(0, len(images), batch_size)])
+
+
+def predictions(model: keras.Model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """The predicted class (n,) of each image: the arg-max logit."""
+    return np.argmax(predict_logits(model, images, batch_size), axis=1)

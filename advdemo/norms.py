@@ -4,11 +4,25 @@ Every function works per example on a batch: tensors of shape ``(batch, ...)``; 
 taken over all its other axes. No Keras and no model here (NSL keeps this math apart from its Keras
 wiring too), so each function can be checked by hand on tiny inputs.
 
-Semantics follow NSL 1.4.0's ``adv_neighbor`` (see ``../shared/reference/adversarial-notes.md``):
+Two kinds of direction (``advdemo.config.Direction``):
 
-* L-inf: ``d = sign(g)``;
-* L2: ``d = g / max(||g||_2, 1e-6)``;
-* L1: ``+-1/k`` (the sign of ``g``) on the ``k`` coordinates tied for the largest ``|g|``, 0 elsewhere.
+* ``steepest_ascent_direction``: NSL 1.4.0's ``adv_neighbor`` exactly (``../shared/reference/adversarial-notes.md``),
+  used to build training neighbours:
+
+  * L-inf: ``d = sign(g)``;
+  * L2: ``d = g / max(||g||_2, 1e-6)``;
+  * L1: ``+-1/k`` (the sign of ``g``) on the ``k`` coordinates tied for the largest ``|g|``, 0 elsewhere.
+
+* ``attack_direction``: for the attacks shown and evaluated, without NSL's two weak spots:
+
+  * L-inf: ``d = sign(g)`` (the same);
+  * L2: ``d = g / ||g||_2`` exactly (0 where g = 0). NSL's floor of 1e-6 makes ``||d|| = ||g|| / 1e-6 << 1``
+    where a confident model's softmax saturates (its input gradient is then ~1e-8), so PGD steps vanish;
+  * L1: sparse L1 descent (SLIDE, Tramer and Boneh 2019): ``+-1/k`` on the ``k`` pixels with the largest
+    ``|g|`` *among those that can still move* in the direction of ``sign(g)`` inside [clip_min, clip_max]
+    (``k`` = the top ``1 - L1_QUANTILE`` of them). NSL's L1 direction picks the largest ``|g|`` whatever the
+    pixel: once that pixel is at 0 or 1 and ``g`` points outward, clipping cancels the step, the gradient
+    does not change and every later step repeats it.
 """
 
 from __future__ import annotations
@@ -61,6 +75,74 @@ def steepest_ascent_direction(gradient: tf.Tensor, norm: Norm) -> tf.Tensor:
         tied = tf.cast(tf.equal(magnitude, per_example(largest, g)), g.dtype)
         ties = tf.reduce_sum(_flatten(tied), axis=1)
         return tf.sign(g) * tied / per_example(ties, g)
+    raise ValueError(f"unknown norm {norm!r}")
+
+
+#: Sparse L1 descent moves the pixels whose ``|g|`` is at or above this quantile of the movable ones (Foolbox's
+#: SparseL1DescentAttack uses the same default; with 784 pixels that is about 8 per step).
+L1_QUANTILE = 0.99
+
+
+def movable(gradient: tf.Tensor, adversarial: tf.Tensor, clip_min: float, clip_max: float) -> tf.Tensor:
+    """1.0 where a step along ``sign(gradient)`` can still change ``adversarial`` inside [clip_min, clip_max]
+    (and the gradient is non-zero), else 0.0; same shape and dtype as ``gradient``."""
+    up = tf.logical_and(gradient > 0, adversarial < clip_max)
+    down = tf.logical_and(gradient < 0, adversarial > clip_min)
+    return tf.cast(tf.logical_or(up, down), gradient.dtype)
+
+
+def sparse_l1_direction(gradient: tf.Tensor, adversarial: tf.Tensor, clip_min: float, clip_max: float,
+                        quantile: float = L1_QUANTILE) -> tf.Tensor:
+    """SLIDE's direction (Tramer and Boneh 2019): ``sign(g) / k`` on the ``k = max(1, ceil((1 - quantile) * m))``
+    movable pixels with the largest ``|g|`` (``m`` movable pixels per example, see ``movable``), 0 elsewhere;
+    so ``||d||_1 = 1`` unless nothing can move (then ``d = 0``)."""
+    g = tf.where(tf.math.is_finite(gradient), gradient, tf.zeros_like(gradient))
+    free = movable(g, adversarial, clip_min, clip_max)
+    magnitude = _flatten(tf.abs(g) * free)
+    count = tf.reduce_sum(_flatten(free), axis=1)
+    k = tf.maximum(tf.math.ceil((1.0 - quantile) * count), 1.0)
+    # the k-th largest movable magnitude of each example is its threshold
+    descending = tf.sort(magnitude, axis=1, direction="DESCENDING")
+    threshold = tf.gather(descending, tf.cast(k, tf.int32) - 1, batch_dims=1)
+    chosen = tf.cast(magnitude >= threshold[:, None], g.dtype) * _flatten(free)
+    chosen = tf.reshape(chosen, tf.shape(g))
+    total = tf.reduce_sum(_flatten(chosen), axis=1)
+    return tf.math.divide_no_nan(tf.sign(g) * chosen, per_example(total, g))
+
+
+def l1_box_step(gradient: tf.Tensor, adversarial: tf.Tensor, length: tf.Tensor | float, clip_min: float = 0.0,
+                clip_max: float = 1.0) -> tf.Tensor:
+    """The best single L1 step: the ``s`` maximising ``<s, g>`` subject to ``||s||_1 <= length`` and
+    ``adversarial + s`` inside [clip_min, clip_max]. It fills the pixels in decreasing order of ``|g|``, each as
+    far as the range allows (``sign(g)`` times its room), until ``length`` is spent. This is FGSM in L1: where
+    a sparse direction of unit length, scaled by eps, would push a few pixels past the range and lose the rest
+    to clipping, this spends the whole eps on as many pixels as it needs."""
+    g = _flatten(tf.where(tf.math.is_finite(gradient), gradient, tf.zeros_like(gradient)))
+    current = _flatten(adversarial)
+    room = tf.where(g > 0, clip_max - current, tf.where(g < 0, current - clip_min, tf.zeros_like(g)))
+    room = tf.maximum(room, 0.0)
+    order = tf.argsort(tf.abs(g), axis=1, direction="DESCENDING")
+    sorted_room = tf.gather(room, order, batch_dims=1)
+    before = tf.cumsum(sorted_room, axis=1, exclusive=True)
+    length = tf.reshape(tf.cast(length, g.dtype), [-1, 1])
+    amount_sorted = tf.clip_by_value(length - before, 0.0, sorted_room)
+    amount = tf.gather(amount_sorted, tf.argsort(order, axis=1), batch_dims=1)  # back to pixel order
+    return tf.reshape(tf.sign(g) * amount, tf.shape(gradient))
+
+
+def attack_direction(gradient: tf.Tensor, norm: Norm, adversarial: tf.Tensor, clip_min: float = 0.0,
+                     clip_max: float = 1.0) -> tf.Tensor:
+    """The direction of the attacks shown and evaluated (see the module's docstring): ``sign(g)`` in L-inf,
+    ``g / ||g||_2`` with no floor in L2, sparse L1 descent over the movable pixels in L1. Unit norm unless
+    the gradient is 0 (then 0). ``adversarial`` is the current image (only L1 uses it)."""
+    g = tf.where(tf.math.is_finite(gradient), gradient, tf.zeros_like(gradient))
+    if norm is Norm.LINF:
+        return tf.sign(g)
+    if norm is Norm.L2:  # scaled by max |g| first, so that squaring a tiny gradient cannot underflow to 0
+        scaled = tf.math.divide_no_nan(g, per_example(tf.reduce_max(tf.abs(_flatten(g)), axis=1), g))
+        return tf.math.divide_no_nan(scaled, per_example(tf.norm(_flatten(scaled), axis=1), g))
+    if norm is Norm.L1:
+        return sparse_l1_direction(g, adversarial, clip_min, clip_max)
     raise ValueError(f"unknown norm {norm!r}")
 
 

@@ -1,10 +1,14 @@
-"""The three bundled models' training recipes (each a TrainConfig and an optional AdvRegConfig)."""
+"""The three bundled models' training recipes (each a TrainConfig and an optional AdvRegConfig).
+
+Training neighbours follow NSL's semantics (``Direction.NSL``); in L-inf, the norm of every recipe, NSL's
+direction and the strong one are the same ``sign(g)``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
-from advdemo.config import AdvRegConfig, AttackConfig, Norm, RegularizerLoss, TrainConfig
+from advdemo.config import AdvRegConfig, AttackConfig, Direction, Norm, RegularizerLoss, TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,12 +29,14 @@ RECIPES: dict[str, Recipe] = {
         Recipe("tutorial", "The NSL tutorial exactly: CE(x) + 0.2 * CE(x_adv), x_adv one FGSM step of 0.2 in "
                "L-inf (adv_step_size 0.2), adam, batch 32, 5 epochs.",
                TrainConfig(epochs=5, batch_size=32, learning_rate=1e-3),
-               AdvRegConfig(multiplier=0.2, attack=AttackConfig.fgsm(0.2, Norm.LINF), loss=RegularizerLoss.NSL)),
+               AdvRegConfig(multiplier=0.2, attack=AttackConfig.fgsm(0.2, Norm.LINF, direction=Direction.NSL),
+                            loss=RegularizerLoss.NSL)),
         Recipe("robust", "TRADES: CE(x) + 3 * KL(p(x) || p(x_adv)), x_adv from PGD-10 (step 0.0625, random start) "
                "in the L-inf ball of 0.25 (a margin over the 0.2 it is evaluated at); adam with cosine decay, "
                "batch 128, 15 epochs; the last 2,000 training images held out for validation.",
                TrainConfig(epochs=15, batch_size=128, learning_rate=1e-3, lr_schedule="cosine", validation_size=2000),
-               AdvRegConfig(multiplier=3.0, attack=AttackConfig.pgd(0.25, Norm.LINF, steps=10, step_size=0.0625),
+               AdvRegConfig(multiplier=3.0, attack=AttackConfig.pgd(0.25, Norm.LINF, steps=10, step_size=0.0625,
+                                                                direction=Direction.NSL),
                             loss=RegularizerLoss.TRADES)),
     )
 }

@@ -23,15 +23,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from advdemo import attacks
+from advdemo import attacks, losses
 from advdemo.config import AdvRegConfig, RegularizerLoss, TrainConfig
 from advdemo.data import Split
 from advdemo.models import build_cnn, with_compute_precision
-
-
-def _mean_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32),
-                                                                         logits=tf.cast(logits, tf.float32)))
 
 
 class AdversarialRegularization(keras.Model):
@@ -71,7 +66,7 @@ class AdversarialRegularization(keras.Model):
         variables = self.base_model.trainable_variables
         with tf.GradientTape() as tape:
             logits = self.base_model(images, training=True)
-            loss = _mean_cross_entropy(labels, logits)
+            loss = losses.mean_cross_entropy(labels, logits)
         return loss, tf.zeros_like(loss), logits, tape.gradient(loss, variables)
 
     def _nsl_gradients(self, images, labels):
@@ -81,21 +76,23 @@ class AdversarialRegularization(keras.Model):
         with tf.GradientTape() as tape:
             tape.watch(images)
             logits = self.base_model(images, training=True)
-            clean_loss = _mean_cross_entropy(labels, logits)
+            clean_loss = losses.mean_cross_entropy(labels, logits)
         if config.attack.is_fgsm:
             clean_gradients, input_gradient = tape.gradient(clean_loss, [variables, images])
             attack = config.attack
             neighbours = images + attacks.take_step(images, tf.zeros_like(images), input_gradient, attack.epsilon,
-                                                    attack.adv_step_size, attack.adv_grad_norm,
-                                                    attack.clip_value_min, attack.clip_value_max)
+                                                    attack.adv_step_size, attacks.setup_of(attack, keep_worst=False))
         else:
             clean_gradients = tape.gradient(clean_loss, variables)
             neighbours = attacks.attack_tensor(self.base_model, images, labels, config.attack)
         with tf.GradientTape() as tape:
-            adversarial = _mean_cross_entropy(labels, self.base_model(tf.stop_gradient(neighbours), training=True))
+            adversarial_logits = self.base_model(tf.stop_gradient(neighbours), training=True)
+            adversarial = losses.mean_cross_entropy(labels, adversarial_logits)
         adversarial_gradients = tape.gradient(adversarial, variables)
-        gradients = [clean + config.multiplier * adv for clean, adv in zip(clean_gradients, adversarial_gradients)]
-        return clean_loss + config.multiplier * adversarial, adversarial, logits, gradients
+        # the gradient of losses.nsl_objective, term by term (the clean term's backward pass is already done)
+        gradients = [losses.nsl_objective(clean, adv, config.multiplier)
+                     for clean, adv in zip(clean_gradients, adversarial_gradients)]
+        return losses.nsl_objective(clean_loss, adversarial, config.multiplier), adversarial, logits, gradients
 
     def _trades_gradients(self, images, labels):
         """CE(x) + multiplier * KL(p(x) || p(x_adv)), x_adv ascending that KL from a random start."""
@@ -105,14 +102,14 @@ class AdversarialRegularization(keras.Model):
         with tf.GradientTape() as tape:  # one forward pass over clean and adversarial images together
             both = self.base_model(tf.concat([images, neighbours], axis=0), training=True)
             logits, adversarial_logits = tf.split(both, 2, axis=0)
-            adversarial = tf.reduce_mean(attacks.kl_divergence(logits, adversarial_logits))
-            loss = _mean_cross_entropy(labels, logits) + config.multiplier * adversarial
+            adversarial = tf.reduce_mean(losses.kl_divergence(logits, adversarial_logits))
+            loss = losses.trades_objective(losses.mean_cross_entropy(labels, logits), adversarial, config.multiplier)
         return loss, adversarial, logits, tape.gradient(loss, variables)
 
     def test_step(self, data):
         images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         logits = self.base_model(images, training=False)
-        return self._update_metrics(_mean_cross_entropy(labels, logits), tf.zeros([]), labels, logits)
+        return self._update_metrics(losses.mean_cross_entropy(labels, logits), tf.zeros([]), labels, logits)
 
     def _update_metrics(self, loss, adversarial, labels, logits):
         self.loss_tracker.update_state(loss)

@@ -26,7 +26,8 @@ from advdemo.config import PRECISIONS, TrainConfig  # noqa: E402
 from advdemo.data import load_mnist  # noqa: E402
 from advdemo.models import build_cnn, with_compute_precision  # noqa: E402
 from advdemo.recipes import RECIPES  # noqa: E402
-from advdemo.training import _mean_cross_entropy, train_model  # noqa: E402
+from advdemo.losses import mean_cross_entropy  # noqa: E402
+from advdemo.training import train_model  # noqa: E402
 
 
 def forward_flops(model: keras.Model) -> int:
@@ -52,7 +53,7 @@ def time_bare_steps(train, batch_size: int, precision: str, steps: int = 100) ->
     @tf.function
     def step(x, y):
         with tf.GradientTape() as tape:
-            loss = _mean_cross_entropy(y, model(x, training=True))  # the loss training.py minimises
+            loss = mean_cross_entropy(y, model(x, training=True))  # the loss training.py minimises
         optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
         return loss
 

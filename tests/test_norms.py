@@ -207,6 +207,26 @@ def test_random_in_ball_is_uniform_in_two_dimensions(norm):
             assert abs(np.mean((np.sign(points[:, 0]) == sx) & (np.sign(points[:, 1]) == sy)) - 0.25) < 0.03
 
 
+@pytest.mark.parametrize("shape", [[4000, 10], [2000, 28, 28, 1]], ids=["n=10", "n=784"])
+@pytest.mark.parametrize("norm", list(Norm))
+def test_random_in_ball_radius_is_uniform_in_volume_in_high_dimension(norm, shape):
+    """In n dimensions the ball of radius r holds (r / eps)^n of the volume, in every norm (L-inf: the largest
+    |coordinate|), so for uniform draws u = (||x|| / eps)^n is uniform on [0, 1]. A Kolmogorov-Smirnov check on u
+    (a radius of eps * U^(1/2), right in 2-D, gives u = U^(n/2): D near 1), and the median radius eps * 0.5^(1/n)."""
+    tf.random.set_seed(2)
+    epsilon, n, draws = 0.7, int(np.prod(shape[1:])), shape[0]
+    assert n != draws  # an exponent taken from the batch axis would not pass unnoticed
+    points = norms.random_in_ball(shape, epsilon, norm)
+    radius = norms.measure(points, norm).numpy().astype(np.float64)
+    u = np.sort((radius / epsilon) ** n)
+    ranks = np.arange(1, draws + 1)
+    ks = max(np.max(ranks / draws - u), np.max(u - (ranks - 1) / draws))
+    assert ks < 1.95 / np.sqrt(draws), ks  # the KS test's critical value at p = 0.001
+    # the median of u is 1/2 +- 1.6/sqrt(draws) (3 standard deviations), mapped back to radii
+    spread = 1.6 / np.sqrt(draws)
+    assert epsilon * (0.5 - spread) ** (1 / n) <= np.median(radius) <= epsilon * (0.5 + spread) ** (1 / n)
+
+
 def test_random_in_ball_works_on_a_dynamic_shape():
     shape = tf.shape(tf.zeros([3, 5]))
     points = norms.random_in_ball(shape, 0.5, Norm.L2)

@@ -56,13 +56,23 @@ def test_output_is_28x28_float_in_unit_range():
     assert digit.batch().shape == (1, 28, 28, 1)
 
 
-@pytest.mark.parametrize("rows, cols", [(slice(10, 90), slice(10, 60)), (slice(150, 270), slice(190, 270)),
-                                        (slice(100, 130), slice(5, 275))])
-def test_centre_of_mass_lands_at_the_centre(rows, cols):
-    # wherever the ink is on the canvas, its centre of mass ends within half a pixel of (14, 14)
-    digit = preprocess.preprocess_drawing(paint(canvas(), rows, cols))
+@pytest.mark.parametrize("strokes", [
+    [(slice(10, 90), slice(10, 60)), (slice(10, 30), slice(60, 75))],  # top left: a block with a flag
+    [(slice(150, 270), slice(190, 270)), (slice(240, 270), slice(170, 190))],  # bottom right, with a foot
+    [(slice(100, 124), slice(5, 275)), (slice(124, 140), slice(200, 275))],  # the full width, thicker at the end
+], ids=["top-left", "bottom-right", "full-width"])
+def test_centre_of_mass_lands_at_the_centre(strokes):
+    """Wherever the ink is on the canvas, the digit is placed (by whole pixels) so that its centre of mass is
+    within half a pixel of (14, 14). The shapes are lopsided so that their centre of mass is not on a half
+    pixel: the best placement is unique and every other one (a pixel off) is more than half a pixel away."""
+    pixels = canvas()
+    for rows, cols in strokes:
+        paint(pixels, rows, cols)
+    digit = preprocess.preprocess_drawing(pixels)
     row, col = preprocess.centre_of_mass(digit.image)
-    assert abs(row - 14.0) <= 0.5 and abs(col - 14.0) <= 0.5
+    for value in (row, col):  # the case itself: its fractional part is far from a tie at .5
+        assert abs(value - np.floor(value) - 0.5) >= 0.1, value
+    assert abs(row - 14.0) <= 0.5 and abs(col - 14.0) <= 0.5, (row, col)
 
 
 def test_off_centre_mass_is_centred_not_the_box():
@@ -71,7 +81,7 @@ def test_off_centre_mass_is_centred_not_the_box():
     paint(pixels, slice(238, 260), slice(42, 180))
     digit = preprocess.preprocess_drawing(pixels)
     row, col = preprocess.centre_of_mass(digit.image)
-    assert abs(col - 14.0) <= 0.5
+    assert abs(row - 14.0) <= 0.5 and abs(col - 14.0) <= 0.5, (row, col)  # (13.79, 13.79): no tie at .5
     top, bottom, left, right = ink_box(digit.image)
     assert (left + right) / 2 > 14.0  # the box is pushed right so that the heavy bar sits at the centre
 
@@ -189,11 +199,18 @@ def test_upload_png_and_jpeg_are_accepted():
 
 
 def test_upload_16_bit_png():
+    """16-bit grey is read on its own 0-65535 scale: half-bright ink (30000) stays half as bright as 60000.
+    Read as 8-bit (0-255, clipped) both would be full white and the stroke would come out uniform."""
     image = np.zeros((40, 40), np.uint16)
-    image[5:35, 18:22] = 60000
+    image[5:35, 16:20] = 30000
+    image[5:35, 20:24] = 60000
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
-    assert preprocess.preprocess_upload(buffer.getvalue()).image.max() == pytest.approx(1.0)
+    digit = preprocess.preprocess_upload(buffer.getvalue())
+    assert digit.image.max() == pytest.approx(1.0)
+    expected = preprocess.preprocess_image(image.astype(np.float64) / 65535.0)
+    np.testing.assert_allclose(digit.image, expected.image, atol=1e-6)
+    assert len(np.unique(np.round(digit.image[digit.image > 0.3], 2))) > 2  # not one flat level
 
 
 def test_upload_errors_say_what_is_wrong():

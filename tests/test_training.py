@@ -183,17 +183,39 @@ def clean_loss(model, split: Split) -> float:
     return float(tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(split.labels, logits)))
 
 
-def test_trades_training_reduces_the_loss(small_train, make_linear_model):
-    model = make_linear_model()
-    before = clean_loss(model, small_train)
-    config = AdvRegConfig(multiplier=1.0, loss="trades", attack=AttackConfig.pgd(0.1, steps=3, step_size=0.05))
-    result = train_model(small_train, TrainConfig(epochs=3, batch_size=32, learning_rate=0.01), config, model=model)
-    assert result.completed and result.model is model
-    losses = result.history["loss"]
-    assert len(losses) == 3 and np.all(np.isfinite(losses))
-    assert losses[-1] < losses[0]
-    assert min(result.history["adversarial_loss"]) >= 0.0  # a KL divergence
-    assert clean_loss(model, small_train) < before
+def hand_cross_entropy(kernel: np.ndarray, bias: np.ndarray, split: Split) -> float:
+    """Mean CE of the linear model logits = flatten(x) @ kernel + bias, in float64 numpy."""
+    logits = split.images.reshape(len(split), -1).astype(np.float64) @ kernel + bias
+    top = logits.max(axis=1)
+    log_sum = np.log(np.exp(logits - top[:, None]).sum(axis=1)) + top
+    return float(np.mean(log_sum - logits[np.arange(len(split)), split.labels]))
+
+
+@pytest.mark.parametrize("config", [
+    AdvRegConfig(multiplier=1.5),  # NSL: FGSM L-inf 0.2 neighbours, CE on them
+    AdvRegConfig(multiplier=1.5, loss="trades", attack=AttackConfig.pgd(0.1, steps=3, step_size=0.05)),
+], ids=["nsl", "trades"])
+def test_train_model_adds_the_adversarial_term(small_train, make_linear_model, config):
+    """One step over one batch from known weights: train_model reports loss = CE(x) + multiplier * adversarial
+    term, with CE(x) computed by hand at the starting weights and an adversarial term > 0 (normal training
+    reports 0 and loss = CE(x)); and the step moves the weights elsewhere than normal training's step does."""
+    kernel = (np.random.default_rng(0).normal(size=(28 * 28, 10)) * 0.05).astype(np.float32)
+    bias = np.linspace(-0.1, 0.1, 10).astype(np.float32)
+    clean = hand_cross_entropy(kernel, bias, small_train)
+    one_batch = TrainConfig(epochs=1, batch_size=len(small_train), learning_rate=0.01)
+
+    normal = train_model(small_train, one_batch, None, model=make_linear_model(kernel=kernel, bias=bias))
+    assert normal.history["adversarial_loss"] == [0.0]
+    assert normal.history["loss"][0] == pytest.approx(clean, rel=1e-5)
+
+    result = train_model(small_train, one_batch, config, model=make_linear_model(kernel=kernel, bias=bias))
+    adversarial = result.history["adversarial_loss"][0]
+    assert adversarial > 0.1
+    if config.loss is RegularizerLoss.NSL:
+        assert adversarial > clean  # CE on the FGSM neighbours is above CE on the clean images
+    assert result.history["loss"][0] == pytest.approx(clean + config.multiplier * adversarial, rel=1e-5)
+    moved = np.abs(result.model.get_weights()[0] - normal.model.get_weights()[0]).max()
+    assert moved > 1e-3  # Adam's first step is ~0.01 per weight: the adversarial gradient changed its direction
 
 
 def test_mixed_precision_training_learns_and_returns_the_float32_model(tiny_splits):
@@ -239,12 +261,53 @@ def test_train_model_stops_after_the_first_batch(small_train, make_linear_model)
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # the one batch ran
 
 
-def test_train_model_validates_and_supports_cosine(tiny_splits, make_linear_model):
+def test_train_model_validates_on_the_validation_split(tiny_splits, make_linear_model):
+    """val_accuracy and val_loss are the trained model's accuracy and mean CE on the validation split, by hand."""
     train, test = tiny_splits
-    result = train_model(train.head(64), TrainConfig(epochs=2, batch_size=32, lr_schedule="cosine"), None,
-                         validation=test, model=make_linear_model())
+    result = train_model(train.head(64), TrainConfig(epochs=2, batch_size=32), None, validation=test,
+                         model=make_linear_model())
     assert len(result.history["val_accuracy"]) == 2
-    assert 0.0 <= result.history["val_accuracy"][-1] <= 1.0
+    kernel, bias = (w.astype(np.float64) for w in result.model.get_weights())
+    logits = test.images.reshape(len(test), -1).astype(np.float64) @ kernel + bias
+    accuracy = np.mean(np.argmax(logits, axis=1) == test.labels)
+    assert result.history["val_accuracy"][-1] == pytest.approx(accuracy, abs=1e-6)
+    assert result.history["val_loss"][-1] == pytest.approx(hand_cross_entropy(kernel, bias, test), rel=1e-5)
+    # the training split gives another loss, so validating on it would not pass
+    assert abs(hand_cross_entropy(kernel, bias, train.head(64)) - result.history["val_loss"][-1]) > 1e-3
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_train_model_learning_rate_schedule(small_train, make_linear_model, monkeypatch, schedule):
+    """The optimizer's learning rate after every step (and before the first) against the cosine decay over the
+    whole run, by hand: lr * (alpha + (1 - alpha) * (1 + cos(pi * step / total)) / 2) with alpha = 0.01, so lr
+    at the start, lr * 0.505 half-way, lr * 0.01 at the end. ``constant`` keeps lr throughout."""
+    optimizers: list[keras.optimizers.Optimizer] = []
+    seen: list[tuple[int, float]] = []
+
+    class RecordingAdam(keras.optimizers.Adam):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            optimizers.append(self)
+            seen.append((int(self.iterations), float(self.learning_rate)))
+
+    def record(progress: TrainingProgress) -> None:
+        if not progress.epoch_end:
+            seen.append((int(optimizers[0].iterations), float(optimizers[0].learning_rate)))
+
+    monkeypatch.setattr(keras.optimizers, "Adam", RecordingAdam)
+    lr, alpha, epochs, batches = 0.02, 0.01, 3, 4  # 128 images in batches of 32
+    train_model(small_train, TrainConfig(epochs=epochs, batch_size=32, learning_rate=lr, lr_schedule=schedule),
+                None, model=make_linear_model(), on_progress=record)
+    total = epochs * batches
+    assert len(optimizers) == 1 and [step for step, _ in seen] == list(range(total + 1))
+    rates = np.array([rate for _, rate in seen])
+    if schedule == "constant":
+        np.testing.assert_allclose(rates, lr, rtol=1e-6)
+        return
+    expected = lr * (alpha + (1 - alpha) * 0.5 * (1 + np.cos(np.pi * np.arange(total + 1) / total)))
+    np.testing.assert_allclose(rates, expected, rtol=1e-5)
+    assert rates[0] == pytest.approx(lr) and rates[total // 2] == pytest.approx(lr * 0.505)
+    assert rates[-1] == pytest.approx(lr * alpha)
 
 
 def test_train_model_rejects_an_empty_split(make_linear_model):
@@ -268,6 +331,7 @@ def test_training_progress_fraction():
     lambda: AdvRegConfig(attack=AttackConfig.fgsm(0.2, target_class=3)),
     lambda: AdvRegConfig(attack=AttackConfig.pgd(0.2, restarts=3)),
     lambda: AdvRegConfig(loss="mart"),
+    lambda: AdvRegConfig(loss="trades"),  # FGSM neighbours: no random start, so the KL ascent never moves
     lambda: TrainConfig(epochs=0),
     lambda: TrainConfig(epochs=1.5),
     lambda: TrainConfig(batch_size=0),
@@ -277,9 +341,9 @@ def test_training_progress_fraction():
     lambda: TrainConfig(lr_schedule="linear"),
     lambda: TrainConfig(validation_size=-1),
     lambda: TrainConfig(precision="float16"),
-], ids=["negative-multiplier", "nan-multiplier", "targeted", "restarts", "unknown-loss", "zero-epochs",
-        "fractional-epochs", "zero-batch", "zero-lr", "negative-lr", "infinite-lr", "unknown-schedule",
-        "negative-validation", "unknown-precision"])
+], ids=["negative-multiplier", "nan-multiplier", "targeted", "restarts", "unknown-loss",
+        "trades-without-random-start", "zero-epochs", "fractional-epochs", "zero-batch", "zero-lr", "negative-lr",
+        "infinite-lr", "unknown-schedule", "negative-validation", "unknown-precision"])
 def test_configs_reject_bad_values(make):
     with pytest.raises(ValueError):
         make()
@@ -289,6 +353,6 @@ def test_config_defaults_are_the_tutorials():
     config = AdvRegConfig()
     assert config.multiplier == 0.2 and config.loss is RegularizerLoss.NSL
     assert config.attack.is_fgsm and config.attack.epsilon == 0.2 and config.attack.adv_grad_norm is Norm.LINF
-    assert AdvRegConfig(loss="trades").loss is RegularizerLoss.TRADES
+    assert AdvRegConfig(loss="trades", attack=AttackConfig.pgd(0.2, steps=3)).loss is RegularizerLoss.TRADES
     train = TrainConfig()
     assert (train.epochs, train.batch_size, train.learning_rate) == (5, 32, 1e-3)
