@@ -6,6 +6,7 @@ Assertions are on what the page displays: headings, verdicts, sizes, messages.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import shutil
@@ -17,12 +18,13 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from advdemo import PRETRAINED_DIR
-from advdemo.config import EPSILON_DEFAULTS, Norm
+from advdemo.config import EPSILON_DEFAULTS, AttackConfig, Norm
 from advdemo.data import load_gallery
-from advdemo.ui import state
-from advdemo.ui.analysis import Method, Scenario, Source, perturbation_norms, same_size_noise
-from advdemo.ui.inputs import EMPTY_CANVAS_PROMPT, handle_upload
-from advdemo.ui.results import VIEW_BATCH, VIEW_CURVES, VIEW_SWEEP
+from advdemo.strongest import APP_BUDGET
+from advdemo.ui import analysis, state
+from advdemo.ui.analysis import Method, Outcome, Scenario, Source, perturbation_norms, same_size_noise
+from advdemo.ui.inputs import EMPTY_CANVAS_PROMPT, default_gallery_index, handle_upload
+from advdemo.ui.results import VIEW_BATCH, VIEW_CURVES, VIEW_SWEEP, verdict
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 #: Generous: the first run imports TensorFlow, loads the models and compiles the attacks on a busy machine.
@@ -59,6 +61,20 @@ def heading(at: AppTest) -> str:
 def verdicts(at: AppTest) -> list[str]:
     """Each shown model's verdict badge, in display order."""
     return [re.sub(r"<[^>]+>", "", m.value) for m in at.markdown if "advdemo-verdict" in m.value]
+
+
+def verdict_kinds(at: AppTest) -> list[str]:
+    """Each verdict badge's kind (its css class advdemo-KIND: wrong, fooled or held), in display order."""
+    return [re.search(r"advdemo-verdict advdemo-(\w+)", m.value)[1] for m in at.markdown
+            if "advdemo-verdict" in m.value]
+
+
+def default_digit() -> tuple[int, int]:
+    """(gallery index, label) of the digit the app opens with: the gallery's first hard one, which the base
+    model gets wrong under FGSM L-inf 0.2 and the robust model withstands."""
+    gallery = load_gallery(PRETRAINED_DIR / "gallery.npz")
+    index = default_gallery_index(gallery)
+    return index, int(gallery.labels[index])
 
 
 def sizes(at: AppTest) -> list[dict[str, float]]:
@@ -99,11 +115,43 @@ def test_default_page_shows_both_default_models(default_app):
     at = default_app
     assert heading(at) == "2 · The attack: FGSM L-inf ε = 0.2, white-box"
     assert [h.split("[")[1].rstrip("]") for h in model_headings(at)] == ["base", "robust"]
-    assert len(verdicts(at)) == 2
-    assert all(any(word in v for word in ("FOOLED", "HELD", "ALREADY WRONG")) for v in verdicts(at))
+    index, label = default_digit()
+    assert f"**True label: {label}** · gallery digit {index} " in all_text(at)
+    base, robust = verdicts(at)
+    fooled = re.fullmatch(r"✗ FOOLED → says (\d) \(\d+%\)", base)
+    assert fooled and int(fooled[1]) != label, base
+    assert re.fullmatch(rf"✓ HELD → still {label} \(\d+%\)", robust), robust
+    assert verdict_kinds(at) == ["fooled", "held"]
     assert [s["linf"] for s in sizes(at)] == [0.2, 0.2]
-    assert "True label:" in all_text(at)
     assert not at.error
+
+
+def probabilities(top: int, p: float) -> np.ndarray:
+    """float32 (10,): ``p`` on class ``top``, the rest spread evenly."""
+    probs = np.full(10, (1.0 - p) / 9, np.float32)
+    probs[top] = p
+    return probs
+
+
+def outcome(clean: int, adversarial: int, p: float) -> Outcome:
+    """An Outcome predicting ``clean`` on the clean image and ``adversarial`` (with probability ``p``) after."""
+    image = np.zeros((28, 28), np.float32)
+    return Outcome("base", probabilities(clean, 0.9), image, probabilities(adversarial, p),
+                   {norm: 0.0 for norm in Norm}, "base")
+
+
+@pytest.mark.parametrize("clean, adversarial, target, expected", [
+    (7, 4, None, ("wrong", "ALREADY WRONG before the attack (says 7)")),  # wrong before, right after: still wrong
+    (7, 5, 5, ("wrong", "ALREADY WRONG before the attack (says 7)")),
+    (4, 9, None, ("fooled", "✗ FOOLED → says 9 (83%)")),
+    (4, 4, None, ("held", "✓ HELD → still 4 (83%)")),
+    (4, 4, 5, ("held", "✓ HELD → still 4 (83%)")),
+    (4, 5, 5, ("fooled", "✗ FOOLED → says 5 (83%) · hit the target")),
+    (4, 8, 5, ("fooled", "✗ FOOLED → says 8 (83%) · missed the target 5")),
+], ids=["already-wrong", "already-wrong-targeted", "fooled", "held", "held-targeted", "target-hit", "target-missed"])
+def test_verdict_of_each_case(clean, adversarial, target, expected):
+    """True label 4; the probability shown is the adversarial prediction's."""
+    assert verdict(outcome(clean, adversarial, 0.83), 4, target) == expected
 
 
 def test_the_start_up_heap_is_frozen_once_the_page_is_built(default_app):
@@ -170,8 +218,111 @@ def test_targeted_attack(default_app):
     rerun(at)
     assert heading(at) == "2 · The attack: FGSM L-inf ε = 0.2 targeted at 5, white-box"
     assert sizes(at) != sizes(default_app)
-    for text in verdicts(at):
-        assert "HELD" in text or "ALREADY WRONG" in text or "target" in text
+    _, label = default_digit()
+    base, robust = verdicts(at)
+    fooled = re.fullmatch(r"✗ FOOLED → says (\d) \(\d+%\) · (.+)", base)  # base falls for this digit
+    assert fooled, base
+    assert fooled[2] == ("hit the target" if fooled[1] == "5" else "missed the target 5"), base
+    assert re.fullmatch(rf"✓ HELD → still {label} \(\d+%\)", robust), robust  # no word of the target
+
+
+def captions(at: AppTest) -> str:
+    """Every caption of the page, the sidebar's included."""
+    return "\n".join(c.value for c in at.caption)
+
+
+def test_strongest_attack_fools_base_and_robust_holds(default_app):
+    """The strongest attack (APGD + Square, the app's budget) at L-inf 0.2 on the default digit: base falls, the
+    TRADES model holds. The perturbation is the ensemble's, inside the 0.2 ball, not FGSM's; PGD's settings give
+    way to a caption naming the budget."""
+    at = start()
+    at.radio(key=state.METHOD).set_value(Method.STRONGEST)
+    rerun(at)
+    assert heading(at) == "2 · The attack: strongest (APGD + Square) L-inf ε = 0.2, white-box"
+    _, label = default_digit()
+    base, robust = verdicts(at)
+    fooled = re.fullmatch(r"✗ FOOLED → says (\d) \(\d+%\)", base)
+    assert fooled and int(fooled[1]) != label, base
+    assert re.fullmatch(rf"✓ HELD → still {label} \(\d+%\)", robust), robust
+    shown = sizes(at)
+    assert len(shown) == 2 and all(0 < s["linf"] <= 0.2 + 1e-3 for s in shown)
+    assert shown != sizes(default_app)  # not FGSM's perturbation
+    budget = "APGD-CE 50 + APGD-T 2x50 + Square 500"
+    assert dataclasses.replace(APP_BUDGET, norm=Norm.LINF).describe() == budget
+    assert f"Budget per image and model: {budget} (APGD steps, Square queries)" in captions(at)
+    assert f"Computed now on this digit with {budget} per model (untargeted)." in captions(at)
+    assert not [s for s in at.slider if s.key == state.STEPS]  # no PGD settings
+    assert not at.error
+
+
+def test_strongest_attack_is_untargeted_and_says_so():
+    """A target chosen for FGSM is not applied to the strongest attack: the toggle is disabled, a caption says
+    the target is not used, the heading and verdict name no target; back on FGSM, the target applies again."""
+    at = start(**{state.MODELS: ["base"]})
+    at.toggle(key=state.TARGETED).set_value(True)
+    rerun(at)
+    at.selectbox(key=state.TARGET).set_value(5)
+    rerun(at)
+    assert heading(at) == "2 · The attack: FGSM L-inf ε = 0.2 targeted at 5, white-box"
+    at.radio(key=state.METHOD).set_value(Method.STRONGEST)
+    rerun(at)
+    assert heading(at) == "2 · The attack: strongest (APGD + Square) L-inf ε = 0.2, white-box"
+    assert at.toggle(key=state.TARGETED).disabled
+    assert "The strongest attack is untargeted" in captions(at)
+    assert "Target 5 is not applied; it returns with FGSM or PGD." in captions(at)
+    [base] = verdicts(at)
+    assert "target" not in base and base.startswith("✗ FOOLED"), base
+    assert "target" not in at.query_params
+    at.radio(key=state.METHOD).set_value(Method.FGSM)
+    rerun(at)
+    assert heading(at) == "2 · The attack: FGSM L-inf ε = 0.2 targeted at 5, white-box"
+    assert at.query_params["target"] == "5"
+
+
+def test_l1_fgsm_is_the_best_single_step():
+    """In L1, FGSM spends the whole ε = 10 on the pixels with the largest gradient (several of them, each as far
+    as [0, 1] allows): the L1 size is ε, the page says what FGSM means in L1, and base falls on the default
+    digit. NSL's own L1 step (all of ε on one pixel, cut to at most 1 by clipping) would fail all three."""
+    from advdemo.models import load_model
+
+    at = start(**{state.NORM: Norm.L1})
+    assert heading(at) == "2 · The attack: FGSM L1 ε = 10, white-box"
+    assert "FGSM in L1 is the best single step: all of ε goes to the pixels with the largest gradient" in captions(at)
+    assert [s["l1"] for s in sizes(at)] == [10.0, 10.0]
+    assert "left after clipping" not in captions(at)
+    index, label = default_digit()
+    assert verdict_kinds(at) == ["fooled", "held"]
+    gallery = load_gallery(PRETRAINED_DIR / "gallery.npz")
+    image = gallery.images[index, :, :, 0]
+    models = {name: load_model(PRETRAINED_DIR / f"{name}.keras") for name in ("base", "robust")}
+    for outcome in analysis.analyse(models, ("base", "robust"), image, label, Scenario(norm=Norm.L1, epsilon=10.0)):
+        delta = outcome.adversarial - image
+        assert outcome.norms[Norm.L1] == pytest.approx(10.0, abs=1e-3), outcome.model
+        assert np.count_nonzero(np.abs(delta) > 1e-6) > 1, outcome.model
+        assert outcome.adversarial.min() >= 0 and outcome.adversarial.max() <= 1
+
+
+def test_craft_runs_the_strongest_attack_per_model(monkeypatch):
+    """craft() gives strongest_attack the app's budget in the scenario's norm and eps: white-box once per model on
+    that model, transfer once on base for all."""
+    calls = []
+
+    def fake(model, images, labels, config):
+        calls.append((model, images.shape, labels.tolist(), config))
+        return np.clip(images + 0.1, 0, 1)
+
+    monkeypatch.setattr(analysis, "strongest_attack", fake)
+    models = {"base": "BASE", "robust": "ROBUST"}
+    image = np.zeros((28, 28), np.float32)
+    scenario = Scenario(norm=Norm.L2, epsilon=1.5, method=Method.STRONGEST)
+    adversarial = analysis.craft(models, ("base", "robust"), image, np.array([3]), scenario)
+    expected = dataclasses.replace(APP_BUDGET, norm=Norm.L2, epsilon=1.5)
+    assert calls == [("BASE", (1, 28, 28, 1), [3], expected), ("ROBUST", (1, 28, 28, 1), [3], expected)]
+    assert adversarial["base"].shape == (1, 28, 28) and np.allclose(adversarial["robust"], 0.1)
+    calls.clear()
+    analysis.craft(models, ("base", "robust"), image, np.array([3]),
+                   dataclasses.replace(scenario, source=Source.TRANSFER), epsilon=0.5)
+    assert [(call[0], call[3]) for call in calls] == [("BASE", dataclasses.replace(expected, epsilon=0.5))]
 
 
 def test_transfer_gives_every_model_the_same_perturbation(default_app):
@@ -268,27 +419,59 @@ def test_missing_and_corrupt_models_are_reported_and_the_app_carries_on(tmp_path
 
 
 def test_sweep_view_names_where_each_model_flips():
+    """On the default digit base is fooled at the sidebar's ε = 0.2 (one of the sweep's ε), so it is first
+    fooled at some ε <= 0.2; robust is right on the clean digit and holds at 0.2."""
     at = start(**{state.VIEW: VIEW_SWEEP})
     lines = [m.value for m in at.markdown if m.value.startswith("- **")]
     assert len(lines) == 1
-    for name, line in zip(("base", "robust"), lines[0].split("\n")):
-        assert line.startswith(f"- **{name}**")
-        assert re.search(r"first fooled at ε = [\d.]+|holds at every ε up to 0.4|wrong even without", line)
+    base, robust = lines[0].split("\n")
+    first = re.fullmatch(r"- \*\*base\*\* is first fooled at ε = ([\d.]+)", base)
+    assert first and 0 < float(first[1]) <= 0.2, base
+    later = re.fullmatch(r"- \*\*robust\*\* is first fooled at ε = ([\d.]+)", robust)
+    assert (later and float(later[1]) > 0.2) or robust == "- **robust** holds at every ε up to 0.4", robust
     assert "Computed now, on this digit only" in " ".join(c.value for c in at.caption)
 
 
 def test_curves_view_reads_the_cards():
+    """The bundled cards hold L-inf sweeps, so the chart's caption names each card, and the headline table shows
+    each card's clean accuracy as written in its metrics."""
+    import json
+
+    cards = {name: json.loads((PRETRAINED_DIR / f"{name}.json").read_text()) for name in ("base", "tutorial", "robust")}
+    assert all(any(entry["norm"] == "linf" for entry in card["sweeps"]) for card in cards.values())
     at = start()
     text = all_text(at)
-    assert "From the model cards" in text or "hold no L-inf sweep yet" in text
+    folder = PRETRAINED_DIR.name
+    assert f"From the model cards ({folder}/base.json, {folder}/tutorial.json, {folder}/robust.json)" in text
+    assert "hold no L-inf sweep yet" not in text
     assert "Headline figures" in text
+    table = at.dataframe[0].value
+    clean = table.iloc[0]
+    for name, card in cards.items():
+        expected = next(entry["accuracy"] for entry in card["metrics"] if entry["attack"] == "none")
+        assert clean[name] == pytest.approx(expected), name
 
 
 def test_batch_view_scores_both_models():
+    """The batch of gallery digits 0-31 under FGSM L-inf 0.2 (white-box): the scores shown are the numbers of
+    digits each model gets right, clean and attacked, counted here with advdemo.attacks directly."""
+    from advdemo.attacks import attack
+    from advdemo.models import load_model
+
     at = start(**{state.VIEW: VIEW_BATCH})
     scores = [m.value for m in at.markdown if m.value.startswith("#### Batch score under attack:")]
-    assert len(scores) == 1
-    assert re.fullmatch(r"#### Batch score under attack: base \d+/32 · robust \d+/32", scores[0])
+    gallery = load_gallery(PRETRAINED_DIR / "gallery.npz")
+    images, labels = gallery.images[:32], gallery.labels[:32].astype(np.int64)
+    attacked, clean = {}, {}
+    for name in ("base", "robust"):
+        model = load_model(PRETRAINED_DIR / f"{name}.keras")
+        adversarial = attack(model, images, labels, AttackConfig.fgsm(0.2))
+        attacked[name] = int(np.sum(np.argmax(model.predict(adversarial, verbose=0), axis=1) == labels))
+        clean[name] = int(np.sum(np.argmax(model.predict(images, verbose=0), axis=1) == labels))
+    assert attacked["base"] < attacked["robust"]  # a batch in which the two models differ
+    assert scores == [f"#### Batch score under attack: base {attacked['base']}/32 · robust {attacked['robust']}/32"]
+    captions = " ".join(c.value for c in at.caption)
+    assert f"Clean: base {clean['base']}/32 · robust {clean['robust']}/32. Gallery digits 0-31;" in captions
 
 
 def test_scenario_comes_from_and_goes_to_the_url():
@@ -302,6 +485,23 @@ def test_scenario_comes_from_and_goes_to_the_url():
     at.radio(key=state.METHOD).set_value(Method.PGD)
     rerun(at)
     assert at.query_params["attack"] == "pgd" and at.query_params["norm"] == "l1"
+
+
+def test_strongest_attack_comes_from_and_goes_to_the_url():
+    """A link with attack=strongest opens the strongest attack, and the URL the page writes keeps it."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.session_state[state.VIEW] = VIEW_CURVES
+    at.query_params.update({"norm": "l2", "eps": "1.5", "attack": "strongest", "models": "base", "input": "gallery",
+                            "digit": "3"})
+    rerun(at)
+    assert at.radio(key=state.METHOD).value is Method.STRONGEST
+    assert heading(at) == "2 · The attack: strongest (APGD + Square) L2 ε = 1.5, white-box"
+    assert at.query_params["attack"] == "strongest" and at.query_params["eps"] == "1.5"
+    at.slider(key=state.eps_key(Norm.L2)).set_value(2.0)
+    rerun(at)
+    assert at.query_params["attack"] == "strongest" and at.query_params["eps"] == "2"
+    assert Scenario.from_query(at.query_params) == Scenario(norm=Norm.L2, epsilon=2.0,
+                                                                       method=Method.STRONGEST)
 
 
 def test_gallery_pickers_choose_a_class_and_hard_digits():
@@ -337,6 +537,7 @@ def test_clear_button_empties_the_canvas():
     Scenario(norm=Norm.L2, epsilon=3.5, method=Method.PGD, steps=12, step_fraction=0.25, random_start=False,
              target=4, source=Source.TRANSFER),
     Scenario(norm=Norm.L1, epsilon=20.0, method=Method.PGD, steps=100),
+    Scenario(norm=Norm.L1, epsilon=12.5, method=Method.STRONGEST, source=Source.TRANSFER),
 ])
 def test_scenario_round_trips_through_the_url(scenario):
     assert Scenario.from_query(scenario.to_query()) == scenario
@@ -347,6 +548,20 @@ def test_invalid_url_values_fall_back_to_defaults():
                                     "start": "maybe", "target": "12", "source": "oracle"})
     assert scenario == Scenario()
     assert Scenario.from_query({"norm": "l2", "eps": "99"}).epsilon == EPSILON_DEFAULTS[Norm.L2][0]
+    # the strongest attack is untargeted: a target in its link is dropped, never applied
+    assert Scenario.from_query({"attack": "strongest", "target": "5"}) == Scenario(method=Method.STRONGEST)
+
+
+def test_strongest_scenario_names_its_attack_and_refuses_a_target():
+    strongest = Scenario(method=Method.STRONGEST)
+    assert strongest.attack_name == "strongest (APGD + Square)"
+    assert strongest.describe() == "strongest (APGD + Square) L-inf eps=0.2, white-box"
+    assert strongest.describe(0.3) == "strongest (APGD + Square) L-inf eps=0.3, white-box"
+    l1 = Scenario(norm=Norm.L1, epsilon=10.0, method=Method.STRONGEST, source=Source.TRANSFER)
+    assert l1.describe() == "strongest (APGD) L1 eps=10 crafted on base (transfer)"  # no Square Attack in L1
+    assert l1.strongest_config().describe() == "APGD-CE 50 + APGD-T 2x50"
+    with pytest.raises(ValueError, match="untargeted"):
+        Scenario(method=Method.STRONGEST, target=5)
 
 
 @pytest.mark.parametrize("norm, size", [(Norm.LINF, 0.2), (Norm.L2, 2.0), (Norm.L1, 10.0)])

@@ -1,8 +1,9 @@
 """Everything the app computes, without Streamlit: the scenario, the attack on one digit, a same-size noise
 control, a per-image eps sweep and a batch of gallery digits.
 
-All attacks go through ``advdemo.attacks.attack`` and all sizes through ``advdemo.norms.measure``; this
-module only chooses what to attack, with what, and collects predictions.
+FGSM and PGD go through ``advdemo.attacks.attack``, the strongest attack through
+``advdemo.strongest.strongest_attack`` (with ``APP_BUDGET``), and all sizes through ``advdemo.norms.measure``;
+this module only chooses what to attack, with what, and collects predictions.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import tensorflow as tf
 
 from advdemo.attacks import attack
 from advdemo.config import EPSILON_DEFAULTS, AttackConfig, Norm
-from advdemo.evaluation import SWEEP_EPSILONS, predict_logits
+from advdemo.evaluation import SWEEP_EPSILONS
+from advdemo.models import predict_logits
 from advdemo.norms import measure
+from advdemo.strongest import APP_BUDGET, StrongestConfig, strongest_attack
 
 #: The bundled models, in display order.
 MODEL_ORDER: tuple[str, ...] = ("base", "tutorial", "robust")
@@ -42,10 +45,12 @@ STEP_FRACTIONS: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 class Method(enum.StrEnum):
-    """FGSM (one step of length eps, the tutorial's adversarial neighbour) or PGD (several projected steps)."""
+    """FGSM (one step of length eps, the tutorial's adversarial neighbour), PGD (several projected steps) or the
+    strongest attack (per image, the worst case over APGD and Square Attack, ``advdemo.strongest``)."""
 
     FGSM = "fgsm"
     PGD = "pgd"
+    STRONGEST = "strongest"
 
 
 class Source(enum.StrEnum):
@@ -62,9 +67,10 @@ class Scenario:
     Attributes:
         norm: the norm of the eps ball.
         epsilon: its radius.
-        method: FGSM or PGD.
+        method: FGSM, PGD or the strongest attack.
         steps, step_fraction, random_start: PGD's settings (step size = step_fraction * epsilon).
-        target: ``None`` for untargeted, else the class (0-9) the attack pushes towards.
+        target: ``None`` for untargeted, else the class (0-9) the attack pushes towards. The strongest attack
+            is untargeted (its APGD-T runs choose their own targets): it takes no target.
         source: white-box or transfer from ``TRANSFER_SOURCE``.
     """
 
@@ -89,23 +95,43 @@ class Scenario:
             raise ValueError(f"step_fraction must be a positive number, got {self.step_fraction!r}")
         if self.target is not None and not (isinstance(self.target, int) and 0 <= self.target < NUM_CLASSES):
             raise ValueError(f"target must be None or a class 0-9, got {self.target!r}")
+        if self.target is not None and self.method is Method.STRONGEST:
+            raise ValueError("the strongest attack is untargeted: it takes no target")
 
     def config(self, epsilon: float | None = None) -> AttackConfig:
-        """The ``AttackConfig`` of this scenario, at ``epsilon`` (default: the scenario's)."""
+        """The ``AttackConfig`` of this FGSM or PGD scenario, at ``epsilon`` (default: the scenario's).
+
+        Raises:
+            ValueError: the strongest attack, an ensemble with no single config (see ``strongest_config``).
+        """
         eps = self.epsilon if epsilon is None else float(epsilon)
+        if self.method is Method.STRONGEST:
+            raise ValueError("the strongest attack is an ensemble: use Scenario.strongest_config()")
         if self.method is Method.FGSM:
             return AttackConfig.fgsm(eps, self.norm, target_class=self.target)
         return AttackConfig.pgd(eps, self.norm, steps=self.steps, step_size=eps * self.step_fraction,
                                 random_init=self.random_start, target_class=self.target)
 
+    def strongest_config(self, epsilon: float | None = None) -> StrongestConfig:
+        """``APP_BUDGET`` in this scenario's norm, at ``epsilon`` (default: the scenario's)."""
+        eps = self.epsilon if epsilon is None else float(epsilon)
+        return dataclasses.replace(APP_BUDGET, norm=self.norm, epsilon=eps)
+
     @property
     def attack_name(self) -> str:
-        """``FGSM`` or ``PGD-40``."""
+        """``FGSM``, ``PGD-40``, ``strongest (APGD + Square)`` or, in L1 (no Square Attack), ``strongest (APGD)``."""
+        if self.method is Method.STRONGEST:
+            return "strongest (APGD + Square)" if self.strongest_config().queries else "strongest (APGD)"
         return "FGSM" if self.method is Method.FGSM else f"PGD-{self.steps}"
 
     def describe(self, epsilon: float | None = None) -> str:
-        """E.g. ``PGD-40 L2 eps=2, white-box`` or ``FGSM L-inf eps=0.2 crafted on base (transfer)``."""
-        text = self.config(epsilon).describe()
+        """E.g. ``PGD-40 L2 eps=2, white-box``, ``FGSM L-inf eps=0.2 crafted on base (transfer)`` or
+        ``strongest (APGD + Square) L-inf eps=0.2, white-box``."""
+        if self.method is Method.STRONGEST:
+            eps = self.epsilon if epsilon is None else float(epsilon)
+            text = f"{self.attack_name} {self.norm.label} eps={eps:g}"
+        else:
+            text = self.config(epsilon).describe()
         if self.source is Source.TRANSFER:
             return f"{text} crafted on {TRANSFER_SOURCE} (transfer)"
         return f"{text}, white-box"
@@ -151,6 +177,8 @@ class Scenario:
             del fields["step_fraction"]
         if "target" in fields and not 0 <= fields["target"] < NUM_CLASSES:
             del fields["target"]
+        if fields.get("method") is Method.STRONGEST:  # untargeted: a target in the URL does not apply
+            fields.pop("target", None)
         return cls(**fields)
 
 
@@ -228,22 +256,31 @@ def craft(models: Mapping[str, Any], names: Sequence[str], images: np.ndarray, l
           scenario: Scenario, epsilon: float | None = None) -> dict[str, np.ndarray]:
     """Adversarial images (n, 28, 28) for each model of ``names``, at ``epsilon`` (default: the scenario's).
 
-    White-box: each model is attacked on its own gradients. Transfer: the images are crafted once on
-    ``TRANSFER_SOURCE`` and every model receives the same ones.
+    White-box: each model is attacked on its own gradients (the strongest attack: on its own gradients and
+    logits). Transfer: the images are crafted once on ``TRANSFER_SOURCE`` and every model receives the same ones.
 
     Raises:
         MissingSourceError: a transfer attack without the base model.
     """
     batch = as_batch(images)
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    config = scenario.config(epsilon)
+    if scenario.method is Method.STRONGEST:
+        strongest = scenario.strongest_config(epsilon)
+
+        def run(model: Any) -> np.ndarray:
+            return strongest_attack(model, batch, labels, strongest)[..., 0]
+    else:
+        config = scenario.config(epsilon)
+
+        def run(model: Any) -> np.ndarray:
+            return attack(model, batch, labels, config)[..., 0]
     if scenario.source is Source.TRANSFER:
         if TRANSFER_SOURCE not in models:
             raise MissingSourceError(f"a transfer attack is crafted on the {TRANSFER_SOURCE!r} model, which is "
                                      "not available")
-        adversarial = attack(models[TRANSFER_SOURCE], batch, labels, config)[..., 0]
+        adversarial = run(models[TRANSFER_SOURCE])
         return {name: adversarial for name in names}
-    return {name: attack(models[name], batch, labels, config)[..., 0] for name in names}
+    return {name: run(models[name]) for name in names}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The sidebar: which models, and the attack (norm, eps, FGSM/PGD, target, gradient source, noise control).
+"""The sidebar: which models, and the attack (norm, eps, FGSM/PGD/strongest, target, gradient source, noise
+control).
 
 Widgets only; the choices become an ``analysis.Scenario``.
 """
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from advdemo.config import EPSILON_DEFAULTS, Norm
+from advdemo.strongest import APP_BUDGET
 from advdemo.ui import state
 from advdemo.ui.analysis import (
     DEFAULT_MODELS,
@@ -27,7 +29,22 @@ from advdemo.ui.analysis import (
 EPS_STEPS: dict[Norm, float] = {Norm.LINF: 0.01, Norm.L2: 0.1, Norm.L1: 0.5}
 NORM_HELP = ("L-inf: every pixel changes by at most ε (the tutorial's choice). L2: the Euclidean length of the "
              "change is ε. L1: the sum of all changes is ε, so only a few pixels change, by a lot.")
-METHOD_LABELS = {Method.FGSM: "FGSM: one step", Method.PGD: "PGD: many steps"}
+METHOD_LABELS = {Method.FGSM: "FGSM: one step", Method.PGD: "PGD: many steps",
+                 Method.STRONGEST: "Strongest (APGD + Square)"}
+METHOD_HELP = (
+    "**FGSM**: one step of size ε (NSL's `adv_step_size`) along the steepest-ascent direction in the chosen norm "
+    "(`adv_grad_norm`): the NSL tutorial's adversarial neighbour; in L1 the best single step (ε spent on the "
+    "pixels with the largest gradient). "
+    "**PGD**: `pgd_iterations` smaller steps, each projected back into the ε-ball (`pgd_epsilon`), optionally "
+    "from a random point of it (`random_init`); much stronger. "
+    "**Strongest**: per image, the worst case over APGD (adaptive step size, cross-entropy and targeted DLR "
+    "losses) and Square Attack (gradient-free: catches gradient masking); what the model cards' headline "
+    "figures use, here with a smaller budget.")
+#: Under the attack choice in L1: what FGSM means there.
+L1_FGSM_CAPTION = ("FGSM in L1 is the best single step: all of ε goes to the pixels with the largest gradient, "
+                   "each pushed as far as [0, 1] allows, so the L1 size is ε unless the image runs out of room.")
+STRONGEST_UNTARGETED = ("The strongest attack is untargeted: any wrong digit counts (its APGD-T runs pick their "
+                        "own targets, each image's runner-up classes).")
 SOURCE_LABELS = {Source.WHITE_BOX: "its own (white-box)", Source.TRANSFER: f"the {TRANSFER_SOURCE} model (transfer)"}
 SOURCE_HELP = (f"White-box attacks each model through its own gradients (the honest test); transfer crafts one "
                f"perturbation on {TRANSFER_SOURCE} for all, as the NSL tutorial does (weaker).")
@@ -53,12 +70,38 @@ def _pgd_settings(epsilon: float) -> tuple[int, float, bool]:
     state.default(state.STEPS, 40)
     state.default(state.STEP_FRACTION, 0.1)
     state.default(state.RANDOM_START, True)
-    steps = st.slider("PGD steps", 1, MAX_PGD_STEPS, key=state.STEPS)
+    steps = st.slider("PGD steps", 1, MAX_PGD_STEPS, key=state.STEPS, help="NSL's `pgd_iterations`.")
     fraction = st.select_slider("Step size", STEP_FRACTIONS, key=state.STEP_FRACTION,
-                                format_func=lambda value: f"{value:g} × ε")
+                                format_func=lambda value: f"{value:g} × ε", help="NSL's `adv_step_size`.")
     st.caption(f"Each step moves {fraction * epsilon:.3g}; after each, the image is projected back into the ε-ball.")
-    random_start = st.checkbox("Random start inside the ε-ball", key=state.RANDOM_START)
+    random_start = st.checkbox("Random start inside the ε-ball", key=state.RANDOM_START,
+                               help="NSL's `random_init`.")
     return int(steps), float(fraction), bool(random_start)
+
+
+def strongest_budget_caption(norm: Norm) -> str:
+    """One line naming the strongest attack's budget in ``norm`` (L1 has no Square Attack)."""
+    budget = dataclasses.replace(APP_BUDGET, norm=norm)
+    if budget.queries:
+        return f"Budget per image and model: {budget.describe()} (APGD steps, Square queries); about 1-2 s per model."
+    return (f"Budget per image and model: {budget.describe()} (APGD steps); no Square Attack in L1 (it has no L1 "
+            "version); about 1-2 s per model.")
+
+
+def _target_settings(method: Method) -> int | None:
+    """The targeted toggle and target digit; disabled, and the target not applied, for the strongest attack."""
+    untargeted_only = method is Method.STRONGEST
+    state.default(state.TARGETED, False)
+    targeted = st.toggle("Targeted: push towards a chosen digit", key=state.TARGETED, disabled=untargeted_only)
+    target = None
+    if targeted:
+        state.default(state.TARGET, 3)
+        target = int(st.selectbox("Target digit", list(range(10)), key=state.TARGET, disabled=untargeted_only))
+    if untargeted_only:
+        st.caption(STRONGEST_UNTARGETED + (f" Target {target} is not applied; it returns with FGSM or PGD."
+                                           if target is not None else ""))
+        return None
+    return target
 
 
 def sidebar_controls(available: Sequence[str]) -> Controls:
@@ -77,18 +120,15 @@ def sidebar_controls(available: Sequence[str]) -> Controls:
                                                               if norm is Norm.LINF else "."))
         state.default(state.METHOD, Method.FGSM)
         method = st.radio("Attack", list(Method), key=state.METHOD, horizontal=True,
-                          format_func=METHOD_LABELS.get,
-                          help="FGSM is the tutorial's adversarial neighbour: one step of size ε along the "
-                               "gradient's sign. PGD repeats smaller steps and is much stronger.")
+                          format_func=METHOD_LABELS.get, help=METHOD_HELP)
+        if norm is Norm.L1 and method is Method.FGSM:
+            st.caption(L1_FGSM_CAPTION)
         steps, fraction, random_start = 40, 0.1, True
         if method is Method.PGD:
             steps, fraction, random_start = _pgd_settings(epsilon)
-        state.default(state.TARGETED, False)
-        targeted = st.toggle("Targeted: push towards a chosen digit", key=state.TARGETED)
-        target = None
-        if targeted:
-            state.default(state.TARGET, 3)
-            target = int(st.selectbox("Target digit", list(range(10)), key=state.TARGET))
+        elif method is Method.STRONGEST:
+            st.caption(strongest_budget_caption(norm))
+        target = _target_settings(method)
         state.default(state.SOURCE, Source.WHITE_BOX)
         source = st.radio("Gradients from", list(Source), key=state.SOURCE, format_func=SOURCE_LABELS.get)
         st.caption(SOURCE_HELP)

@@ -7,9 +7,10 @@ Where every figure comes from is said next to it: computed now on this image, or
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,16 @@ import streamlit as st
 
 from advdemo.config import Norm
 from advdemo.ui import card_figures, charts, controls, resources, state
-from advdemo.ui.analysis import MODEL_ORDER, MODEL_SUMMARIES, TRANSFER_SOURCE, Outcome, Scenario, Source, sweep_epsilons
+from advdemo.ui.analysis import (
+    MODEL_ORDER,
+    MODEL_SUMMARIES,
+    TRANSFER_SOURCE,
+    Method,
+    Outcome,
+    Scenario,
+    Source,
+    sweep_epsilons,
+)
 from advdemo.ui.inputs import InputDigit
 from advdemo.ui.resources import ModelEntry
 
@@ -32,6 +42,22 @@ VIEW_BATCH = f"A batch of {BATCH_SIZE}"
 def title_of(scenario: Scenario, epsilon: float | None = None) -> str:
     """The scenario in words, with a real epsilon sign."""
     return scenario.describe(epsilon).replace("eps=", "ε = ")
+
+
+def attacked_models(scenario: Scenario, names: Sequence[str]) -> int:
+    """How many models the attack runs on: each shown model (white-box) or the transfer source only."""
+    return 1 if scenario.source is Source.TRANSFER else len(names)
+
+
+@contextlib.contextmanager
+def strongest_spinner(scenario: Scenario, text: str) -> Iterator[None]:
+    """A spinner saying ``text`` while the strongest attack runs (slower than FGSM and PGD, so it says what runs
+    and for how long); nothing extra for FGSM and PGD, whose computations show their own short spinners."""
+    if scenario.method is not Method.STRONGEST:
+        yield
+        return
+    with st.spinner(text):
+        yield
 
 
 def verdict(outcome: Outcome, label: int, target: int | None) -> tuple[str, str]:
@@ -67,8 +93,13 @@ def show_outcome(outcome: Outcome, image: np.ndarray, label: int, scenario: Scen
     st.markdown(f"Size: L-inf **{norms[Norm.LINF]:.3f}** · L2 **{norms[Norm.L2]:.3g}** · L1 **{norms[Norm.L1]:.3g}**")
     size = norms[scenario.norm]
     if scenario.epsilon > 0 and size < 0.9 * scenario.epsilon:
-        st.caption(f"Only {size:.3g} of ε = {scenario.epsilon:g} ({scenario.norm.label}) is left after clipping "
-                   "to valid pixel values [0, 1].")
+        if scenario.method is Method.STRONGEST:
+            st.caption(f"Only {size:.3g} of ε = {scenario.epsilon:g} ({scenario.norm.label}) is used: the strongest "
+                       "attack keeps the first member's image that fools the model (unchanged if it was already "
+                       "wrong), and clipping to [0, 1] cuts the rest.")
+        else:
+            st.caption(f"Only {size:.3g} of ε = {scenario.epsilon:g} ({scenario.norm.label}) is left after "
+                       "clipping to valid pixel values [0, 1].")
     kind, text = verdict(outcome, label, scenario.target)
     st.markdown(f'<div class="advdemo-verdict advdemo-{kind}">{text}</div>', unsafe_allow_html=True)
     st.altair_chart(charts.confidence_bars(outcome, label), width="stretch")
@@ -110,7 +141,10 @@ def sweep_view(keys: resources.ModelKeys, names: tuple[str, ...], digit: InputDi
     st.caption(f"Computed now, on this digit only: {scenario.attack_name} in {scenario.norm.label} at "
                f"{len(epsilons) - 1} values of ε (one attack per ε and model), against label {label}. "
                "A cross marks where each model is first fooled; the grey line is the sidebar's ε.")
-    result = resources.sweep(keys, names, digit.image, label, scenario)
+    runs = (len(epsilons) - 1) * attacked_models(scenario, names)
+    with strongest_spinner(scenario, f"Sweeping ε with the strongest attack: about a second per ε and model, so "
+                                     f"up to {runs} s the first time…"):
+        result = resources.sweep(keys, names, digit.image, label, scenario)
     origin = f", crafted on {TRANSFER_SOURCE}" if scenario.source is Source.TRANSFER else ""
     title = f"{scenario.attack_name} {scenario.norm.label}{origin}: confidence in {label} as ε grows"
     st.altair_chart(charts.sweep_chart(result, names, scenario.epsilon, title), width="stretch")
@@ -180,7 +214,9 @@ def batch_view(keys: resources.ModelKeys, names: tuple[str, ...], scenario: Scen
         return
     state.default(state.BATCH_START, 0)
     start = int(st.session_state[state.BATCH_START]) % len(digits)
-    result, png = resources.batch(keys, names, resources.gallery_key(), start, BATCH_SIZE, scenario)
+    with strongest_spinner(scenario, f"Running the strongest attack on {BATCH_SIZE} digits: about 10 s per "
+                                     "model…"):
+        result, png = resources.batch(keys, names, resources.gallery_key(), start, BATCH_SIZE, scenario)
     held = " · ".join(f"{name} {result.score(name)}/{len(result.labels)}" for name in names)
     clean = " · ".join(f"{name} {result.clean_score(name)}/{len(result.labels)}" for name in names)
     st.markdown(f"#### Batch score under attack: {held}")
@@ -219,10 +255,17 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
                             TRANSFER_SOURCE not in names else [])
     keys = tuple(entries[name].key for name in needed)
     st.subheader(f"2 · The attack: {title_of(scenario)}")
-    st.caption(f"Computed now on this digit. Label {label}: {label_source}.")
+    strongest = scenario.method is Method.STRONGEST
+    budget = scenario.strongest_config().describe() if strongest else ""
+    st.caption(f"Computed now on this digit{f' with {budget} per model (untargeted)' if strongest else ''}. "
+               f"Label {label}: {label_source}.")
     if scenario.target is not None and scenario.target == label:
         st.warning(f"The target {scenario.target} is the digit's own label: choose another target digit.")
-    outcomes = resources.outcomes(keys, names, digit.image, label, scenario, chosen.noise)
+    count = attacked_models(scenario, names)
+    with strongest_spinner(scenario, f"Running the strongest attack ({budget}) on {count} "
+                                     f"model{'s' if count > 1 else ''}: about 1-2 s per model (longer the "
+                                     "first time, while TensorFlow compiles it)…"):
+        outcomes = resources.outcomes(keys, names, digit.image, label, scenario, chosen.noise)
     for column, outcome in zip(st.columns(len(outcomes), gap="large"), outcomes):
         with column:
             show_outcome(outcome, digit.image, label, scenario)
