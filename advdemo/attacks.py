@@ -248,6 +248,7 @@ def _restarts(model, images, labels, budget: Budget, setup: Setup, restarts: int
               target_class: int | None = None, reference_logits=None):
     """``restarts`` runs (PGD or APGD), keeping the worst case per example."""
     run = _apgd_once if setup.adaptive_step else _pgd_once
+    labels = tf.cast(labels, tf.int32)
     targets = _targets(model, images, labels, target_rank, target_class)
     best_images, best_scores = run(model, images, labels, targets, budget, setup, reference_logits)
     for _ in range(restarts - 1):
