@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from advdemo.config import PRECISIONS, TrainConfig  # noqa: E402
 from advdemo.data import load_mnist  # noqa: E402
+from advdemo.losses import mean_cross_entropy  # noqa: E402
 from advdemo.models import build_cnn, with_compute_precision  # noqa: E402
 from advdemo.recipes import RECIPES  # noqa: E402
-from advdemo.losses import mean_cross_entropy  # noqa: E402
 from advdemo.training import train_model  # noqa: E402
 
 
