@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         "intended_use": "Teaching: showing how adversarial examples fool a small MNIST classifier and how "
                         "adversarial training changes that. Not a certified or production-grade defence.",
         "limitations": "Robustness is measured empirically with FGSM and PGD (white-box, 3 restarts); a "
-                       "stronger attack suite can land far lower (robust at L-inf 0.3: 88.4% under PGD-40 x3, 72.9% under APGD + Square). "
+                       "stronger attack suite can land far lower (robust at L-inf 0.3: 88.4% under PGD-40 x3, "
+                       "72.9% under APGD + Square). "
                        "Handwriting unlike MNIST (thin strokes, off-centre digits) lowers accuracy.",
         "metrics": [],
         "sanity_checks": [],
