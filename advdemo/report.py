@@ -53,7 +53,8 @@ def metrics_table(directory: Path = PRETRAINED_DIR, models: tuple[str, ...] = MO
                 if smaller else "")
              + ". PGD-40 x3 = 40 steps of eps/10 from a random start, 3 restarts, worst case per example (one "
              "restart in L2 and L1); strongest = per example the worst case over "
-             f"{EVALUATION_BUDGET.describe()} queries (no Square in L1); \"from base\" is the tutorial's "
+             f"{EVALUATION_BUDGET.describe()} queries (in L1 the random search is Sparse-RS with "
+             f"{EVALUATION_BUDGET.sparse_rs_queries} queries instead of Square); \"from base\" is the tutorial's "
              "transfer attack, every other column is white-box.", "",
              header, "|" + "---|" * (len(COLUMNS) + 1)]
     for name, card in cards.items():

@@ -312,7 +312,9 @@ def _parse_norm(norm: Norm | str) -> Norm:
     return norm
 
 
-def _check(images, labels, epsilon, queries, p_init, batch_size) -> tuple[np.ndarray, np.ndarray]:
+def check_attack_inputs(images, labels, epsilon, queries, p_init, batch_size) -> tuple[np.ndarray, np.ndarray]:
+    """The inputs of a random-search attack (this one and ``advdemo.sparse_rs``) as float32 images clipped to
+    [0, 1] and int32 labels; ValueError with a plain message for a bad shape, range or setting."""
     images = np.asarray(images, dtype=np.float32)
     labels = np.asarray(labels).reshape(-1).astype(np.int32)
     if images.ndim != 4:
@@ -342,7 +344,7 @@ def _run(model, images, labels, epsilon: float, norm: Norm | str, queries: int, 
     fewer ``queries`` with the same ``schedule_queries`` and seed gives a prefix of the same search.
     """
     norm = _parse_norm(norm)
-    images, labels = _check(images, labels, epsilon, queries, p_init, batch_size)
+    images, labels = check_attack_inputs(images, labels, epsilon, queries, p_init, batch_size)
     total = len(images)
     if queries == 0 or total == 0:
         if on_batch is not None:

@@ -6,14 +6,17 @@ previous members have not fooled yet:
 1. **APGD-CE**: APGD ascending the cross-entropy;
 2. **APGD-T**: APGD ascending the targeted DLR loss, once for each of the ``target_classes`` classes the clean
    image ranks highest after the first (the runner-up first);
-3. **Square Attack** (L-inf and L2 only): gradient-free random search on the logits' margin. It needs no
-   gradient, so a model that hides its gradients (gradient masking) does not hide from it.
+3. **a random search**: gradient-free, on the logits' margin: **Square Attack** in L-inf and L2, **Sparse-RS**
+   in L1 (``advdemo.sparse_rs``). It needs no gradient, so a model that hides its gradients (gradient masking)
+   does not hide from it.
 
-L1 has no Square Attack; its APGD runs use sparse L1 descent's direction (``advdemo.norms``).
+In L1 the APGD runs use sparse L1 descent's direction (``advdemo.norms``).
 
 AutoAttack's standard version runs APGD-CE (100 steps), APGD-T (9 targets x 100 steps), FAB-T (9 targets)
 and Square (5,000 queries). ``EVALUATION_BUDGET`` is that budget scaled down to fit 2 CPU cores (fewer targets
-and queries, no FAB-T); every model card names the budget its figures were measured with.
+and queries, no FAB-T); every model card names the budget its figures were measured with. Sparse-RS gets more
+queries than Square: on the robust model at L1 eps 10 (200 images) 300 queries left 18.5% standing, 1,000 left
+11.5%.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 from advdemo.attacks import attack
 from advdemo.config import AttackConfig, AttackLoss, Norm
 from advdemo.models import predictions
+from advdemo.sparse_rs import sparse_rs_attack
 from advdemo.square import square_attack
 
 
@@ -37,8 +41,9 @@ class StrongestConfig:
         norm, epsilon: the ball.
         apgd_steps: steps of each APGD run.
         target_classes: APGD-T runs, one per target class (the classes ranked 2, 3, ... by the clean logits).
-        square_queries: Square Attack's queries (model evaluations) per image; 0 skips it. Ignored in L1.
-        seed: seeds Square Attack's random search (APGD's random starts follow the global seed).
+        square_queries: Square Attack's queries (model evaluations) per image in L-inf and L2; 0 skips it.
+        sparse_rs_queries: Sparse-RS's queries per image in L1; 0 skips it.
+        seed: seeds the random search (APGD's random starts follow the global seed).
     """
 
     norm: Norm = Norm.LINF
@@ -46,6 +51,7 @@ class StrongestConfig:
     apgd_steps: int = 100
     target_classes: int = 3
     square_queries: int = 1000
+    sparse_rs_queries: int = 1000
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -56,16 +62,28 @@ class StrongestConfig:
             raise ValueError(f"apgd_steps must be an integer >= 1, got {self.apgd_steps!r}")
         if not (isinstance(self.target_classes, int) and 0 <= self.target_classes <= 9):
             raise ValueError(f"target_classes must be an integer 0-9, got {self.target_classes!r}")
-        if not (isinstance(self.square_queries, int) and self.square_queries >= 0):
-            raise ValueError(f"square_queries must be an integer >= 0, got {self.square_queries!r}")
+        for name in ("square_queries", "sparse_rs_queries"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+
+    @property
+    def search(self) -> str:
+        """The random search of this norm: ``Square`` (L-inf, L2) or ``Sparse-RS`` (L1)."""
+        return "Sparse-RS" if self.norm is Norm.L1 else "Square"
 
     @property
     def queries(self) -> int:
-        """Square Attack's queries in this norm (0 in L1, which has none)."""
-        return 0 if self.norm is Norm.L1 else self.square_queries
+        """The random search's queries in this norm."""
+        return self.sparse_rs_queries if self.norm is Norm.L1 else self.square_queries
+
+    def with_queries(self, queries: int) -> StrongestConfig:
+        """This budget with ``queries`` for the random search of its norm."""
+        field = "sparse_rs_queries" if self.norm is Norm.L1 else "square_queries"
+        return dataclasses.replace(self, **{field: queries})
 
     def members(self) -> list[tuple[str, AttackConfig | None]]:
-        """(name, APGD config or None for Square) of each member, in the order they run."""
+        """(name, APGD config or None for the random search) of each member, in the order they run."""
         members: list[tuple[str, AttackConfig | None]] = [
             (f"APGD-CE-{self.apgd_steps}", AttackConfig.apgd(self.epsilon, self.norm, self.apgd_steps)),
         ]
@@ -74,7 +92,7 @@ class StrongestConfig:
                             AttackConfig.apgd(self.epsilon, self.norm, self.apgd_steps, loss=AttackLoss.DLR,
                                               target_rank=rank)))
         if self.queries:
-            members.append((f"Square-{self.queries}", None))
+            members.append((f"{self.search}-{self.queries}", None))
         return members
 
     def describe(self) -> str:
@@ -83,14 +101,14 @@ class StrongestConfig:
         if self.target_classes:
             parts.append(f"APGD-T {self.target_classes}x{self.apgd_steps}")
         if self.queries:
-            parts.append(f"Square {self.queries}")
+            parts.append(f"{self.search} {self.queries}")
         return " + ".join(parts)
 
 
 #: The budget of every "strongest" figure in the model cards (AutoAttack's standard version scaled down).
-EVALUATION_BUDGET = StrongestConfig(apgd_steps=100, target_classes=1, square_queries=300)
+EVALUATION_BUDGET = StrongestConfig(apgd_steps=100, target_classes=1, square_queries=300, sparse_rs_queries=1000)
 #: The app's budget on one image: a few hundred milliseconds per model on 2 cores.
-APP_BUDGET = StrongestConfig(apgd_steps=50, target_classes=2, square_queries=500)
+APP_BUDGET = StrongestConfig(apgd_steps=50, target_classes=2, square_queries=500, sparse_rs_queries=500)
 
 #: Progress callback: (member name, images done, images in this member's run).
 Progress = Callable[[str, int, int], None]
@@ -123,7 +141,11 @@ def strongest_attack(model, images: np.ndarray, labels: np.ndarray, config: Stro
         total = standing.size
         for start in range(0, total, batch_size):
             chunk = standing[start:start + batch_size]
-            if member is None:
+            if member is None and config.norm is Norm.L1:
+                adversarial = sparse_rs_attack(model, images[chunk], labels[chunk], config.epsilon,
+                                               queries=config.queries, seed=config.seed + start,
+                                               batch_size=batch_size)
+            elif member is None:
                 adversarial = square_attack(model, images[chunk], labels[chunk], config.epsilon, config.norm,
                                             queries=config.queries, seed=config.seed + start,
                                             batch_size=batch_size)

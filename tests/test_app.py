@@ -558,8 +558,8 @@ def test_strongest_scenario_names_its_attack_and_refuses_a_target():
     assert strongest.describe() == "strongest (APGD + Square) L-inf eps=0.2, white-box"
     assert strongest.describe(0.3) == "strongest (APGD + Square) L-inf eps=0.3, white-box"
     l1 = Scenario(norm=Norm.L1, epsilon=10.0, method=Method.STRONGEST, source=Source.TRANSFER)
-    assert l1.describe() == "strongest (APGD) L1 eps=10 crafted on base (transfer)"  # no Square Attack in L1
-    assert l1.strongest_config().describe() == "APGD-CE 50 + APGD-T 2x50"
+    assert l1.describe() == "strongest (APGD + Sparse-RS) L1 eps=10 crafted on base (transfer)"
+    assert l1.strongest_config().describe() == "APGD-CE 50 + APGD-T 2x50 + Sparse-RS 500"
     with pytest.raises(ValueError, match="untargeted"):
         Scenario(method=Method.STRONGEST, target=5)
 

@@ -270,11 +270,11 @@ def test_strongest_is_at_least_as_strong_as_each_member_and_keeps_wrong_inputs()
                                   images)
 
 
-def test_strongest_in_l1_has_no_square_member():
-    config = StrongestConfig(norm=Norm.L1, epsilon=10.0, target_classes=2, square_queries=1000)
+def test_strongest_in_l1_searches_with_sparse_rs_not_square():
+    config = StrongestConfig(norm=Norm.L1, epsilon=10.0, target_classes=2, square_queries=1000, sparse_rs_queries=700)
     names = [name for name, _ in config.members()]
-    assert names == ["APGD-CE-100", "APGD-T-100 (target ranked 2)", "APGD-T-100 (target ranked 3)"]
-    assert config.describe() == "APGD-CE 100 + APGD-T 2x100"
+    assert names == ["APGD-CE-100", "APGD-T-100 (target ranked 2)", "APGD-T-100 (target ranked 3)", "Sparse-RS-700"]
+    assert config.describe() == "APGD-CE 100 + APGD-T 2x100 + Sparse-RS 700"
     assert StrongestConfig(norm="l2", epsilon=2.0).describe().endswith("Square 1000")
 
 

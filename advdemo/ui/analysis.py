@@ -119,9 +119,9 @@ class Scenario:
 
     @property
     def attack_name(self) -> str:
-        """``FGSM``, ``PGD-40``, ``strongest (APGD + Square)`` or, in L1 (no Square Attack), ``strongest (APGD)``."""
+        """``FGSM``, ``PGD-40``, ``strongest (APGD + Square)`` or, in L1, ``strongest (APGD + Sparse-RS)``."""
         if self.method is Method.STRONGEST:
-            return "strongest (APGD + Square)" if self.strongest_config().queries else "strongest (APGD)"
+            return f"strongest (APGD + {self.strongest_config().search})"
         return "FGSM" if self.method is Method.FGSM else f"PGD-{self.steps}"
 
     def describe(self, epsilon: float | None = None) -> str:

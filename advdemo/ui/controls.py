@@ -30,7 +30,7 @@ EPS_STEPS: dict[Norm, float] = {Norm.LINF: 0.01, Norm.L2: 0.1, Norm.L1: 0.5}
 NORM_HELP = ("L-inf: every pixel changes by at most ε (the tutorial's choice). L2: the Euclidean length of the "
              "change is ε. L1: the sum of all changes is ε, so only a few pixels change, by a lot.")
 METHOD_LABELS = {Method.FGSM: "FGSM: one step", Method.PGD: "PGD: many steps",
-                 Method.STRONGEST: "Strongest (APGD + Square)"}
+                 Method.STRONGEST: "Strongest (APGD + random search)"}
 METHOD_HELP = (
     "**FGSM**: one step of size ε (NSL's `adv_step_size`) along the steepest-ascent direction in the chosen norm "
     "(`adv_grad_norm`): the NSL tutorial's adversarial neighbour; in L1 the best single step (ε spent on the "
@@ -38,8 +38,8 @@ METHOD_HELP = (
     "**PGD**: `pgd_iterations` smaller steps, each projected back into the ε-ball (`pgd_epsilon`), optionally "
     "from a random point of it (`random_init`); much stronger. "
     "**Strongest**: per image, the worst case over APGD (adaptive step size, cross-entropy and targeted DLR "
-    "losses) and Square Attack (gradient-free: catches gradient masking); what the model cards' headline "
-    "figures use, here with a smaller budget.")
+    "losses) and a gradient-free random search (Square Attack in L-inf and L2, Sparse-RS in L1; it catches "
+    "gradient masking); what the model cards' headline figures use, here with a smaller budget.")
 #: Under the attack choice in L1: what FGSM means there.
 L1_FGSM_CAPTION = ("FGSM in L1 is the best single step: all of ε goes to the pixels with the largest gradient, "
                    "each pushed as far as [0, 1] allows, so the L1 size is ε unless the image runs out of room.")
@@ -80,12 +80,10 @@ def _pgd_settings(epsilon: float) -> tuple[int, float, bool]:
 
 
 def strongest_budget_caption(norm: Norm) -> str:
-    """One line naming the strongest attack's budget in ``norm`` (L1 has no Square Attack)."""
+    """One line naming the strongest attack's budget in ``norm`` and its random search."""
     budget = dataclasses.replace(APP_BUDGET, norm=norm)
-    if budget.queries:
-        return f"Budget per image and model: {budget.describe()} (APGD steps, Square queries); about 1-2 s per model."
-    return (f"Budget per image and model: {budget.describe()} (APGD steps); no Square Attack in L1 (it has no L1 "
-            "version); about 1-2 s per model.")
+    return (f"Budget per image and model: {budget.describe()} (APGD steps, {budget.search} queries); "
+            "about 1-2 s per model.")
 
 
 def _target_settings(method: Method) -> int | None:
