@@ -34,11 +34,12 @@ class AttackSpec:
     """One row of a model card's ``metrics``: which attack, with what budget, from which model's gradients.
 
     ``attack`` is ``none`` (clean), ``fgsm``, ``pgd`` or ``strongest`` (``advdemo.strongest``: ``steps`` APGD
-    steps, ``targets`` APGD-T target classes, ``queries`` queries of the random search, Square Attack or Sparse-RS in L1); ``source`` is ``white-box``
-    (the model under test) or the name of the model the attack is computed on (a transfer attack, e.g.
-    ``base``). FGSM and PGD use the strong direction (``Direction.STRONG``); in L2 and L1 the card entry says
-    so (``"direction": "strong"``), since older cards measured those norms with NSL's weaker direction. In
-    L-inf both directions are ``sign(g)``, so an L-inf entry is the same attack either way.
+    steps, ``targets`` APGD-T target classes, ``queries`` queries of the random search, Square Attack or
+    Sparse-RS in L1); ``source`` is ``white-box`` (the model under test) or the name of the model the attack
+    is computed on (a transfer attack, e.g. ``base``). FGSM and PGD use the strong direction
+    (``Direction.STRONG``); in L2 and L1 the card entry says so (``"direction": "strong"``), since older cards
+    measured those norms with NSL's weaker direction. In L-inf both directions are ``sign(g)``, so an L-inf
+    entry is the same attack either way.
     """
 
     attack: str = "none"
