@@ -3,7 +3,8 @@ makes one robust.
 
     streamlit run app.py
 
-Models, model cards and the digit gallery come from ``pretrained/`` (``$ADVDEMO_PRETRAINED`` overrides it).
+Models, model cards and the digit gallery come from ``pretrained/`` (``$ADVDEMO_PRETRAINED`` overrides it);
+the user's own models from ``advdemo.registry.user_dir()`` (``$ADVDEMO_HOME/models``, else ``~/.advdemo/models``).
 This file only composes the pieces of ``advdemo.ui``.
 """
 
@@ -30,8 +31,9 @@ def main() -> None:
     state.restore_from_url()
     st.title(TITLE)
     st.markdown(INTRO)
-    entries = resources.model_entries()
-    resources.report_model_errors(entries)
+    roster = resources.roster()
+    entries = resources.model_entries(roster.models)
+    resources.report_model_errors(entries, roster.warnings)
     gallery, gallery_error = resources.gallery()
     digit = inputs.input_section(gallery, gallery_error)
     results.analysis_fragment(digit, entries)

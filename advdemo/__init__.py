@@ -2,7 +2,8 @@
 
 Modules, one concept each: ``config`` (typed settings), ``norms`` (the math of each norm), ``attacks``
 (FGSM/PGD), ``models`` (the tutorial's CNN), ``data`` (MNIST and the bundled gallery), ``training``
-(adversarial regularization), ``evaluation`` (honest robustness figures), ``cards`` (model cards).
+(adversarial regularization), ``evaluation`` (honest robustness figures), ``cards`` (model cards),
+``registry`` (the model roster: the bundled models and the user's own).
 """
 
 import os

@@ -85,9 +85,9 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
 
 def _rebuild_hint(path: Path) -> str:
     """How to get ``path`` back: the exact training command for a bundled model's name, or git."""
-    from advdemo.recipes import RECIPES
+    from advdemo.registry import BUNDLED_NAMES
 
-    if path.stem not in RECIPES:
+    if path.stem not in BUNDLED_NAMES:
         return f"train it with `python -m advdemo.train --out {path}`"
     return (f"train it with `python -m advdemo.train --recipe {path.stem} --out {path}` or restore the "
             f"bundled file with `git checkout -- pretrained/{path.name}`")

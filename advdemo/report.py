@@ -18,9 +18,9 @@ from advdemo import PRETRAINED_DIR
 from advdemo.cards import read_card
 from advdemo.config import Norm
 from advdemo.evaluation import AttackSpec, find_entry, headline_pgd
+from advdemo.registry import BUNDLED_NAMES
 from advdemo.strongest import EVALUATION_BUDGET
 
-MODELS = ("base", "tutorial", "robust")
 START, END = "<!-- metrics:start -->", "<!-- metrics:end -->"
 
 #: The columns of the table, in order.
@@ -40,9 +40,9 @@ def _cell(card: dict[str, Any], spec: AttackSpec, full: int | None) -> str:
     return f"{100 * entry['accuracy']:.2f}" + ("*" if full and entry.get("n") != full else "")
 
 
-def metrics_table(directory: Path = PRETRAINED_DIR, models: tuple[str, ...] = MODELS) -> str:
-    """Markdown: one row per model, one column per attack of ``COLUMNS`` (accuracy in %), then the
-    sanity checks and the training time of each model."""
+def metrics_table(directory: Path = PRETRAINED_DIR, models: tuple[str, ...] = BUNDLED_NAMES) -> str:
+    """Markdown: one row per model (by default the registry's bundled models, in display order), one column
+    per attack of ``COLUMNS`` (accuracy in %), then the sanity checks and the training time of each model."""
     cards = {name: read_card(directory / f"{name}.json") for name in models}
     n = {entry.get("n") for card in cards.values() for entry in card.get("metrics", [])} - {None}
     full = max(n) if n else None

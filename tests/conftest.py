@@ -47,6 +47,16 @@ def make_tiny_mnist(path: Path, n_train: int = TINY_TRAIN, n_test: int = TINY_TE
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_user_models(tmp_path_factory):
+    """Every test (and every server a test starts) sees an empty user model folder of its own, never the
+    real ``~/.advdemo``: ``ADVDEMO_HOME`` points at a fresh folder for the whole session. Tests that need
+    their own set it again with ``monkeypatch.setenv``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ADVDEMO_HOME", str(tmp_path_factory.mktemp("advdemo-home")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def write_tiny_mnist():
     """Factory: ``write_tiny_mnist(path, n_train=256, n_test=64, seed=0)`` writes the tiny data set to ``path``."""

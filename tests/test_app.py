@@ -418,6 +418,35 @@ def test_missing_and_corrupt_models_are_reported_and_the_app_carries_on(tmp_path
     assert len(verdicts(at)) == 1 and [s["linf"] for s in sizes(at)] == [0.2]
 
 
+def test_user_models_appear_beside_the_bundled_ones_and_a_corrupt_one_is_a_warning(tmp_path, monkeypatch):
+    """A model in ``$ADVDEMO_HOME/models`` is offered after the bundled ones, can be attacked (chosen through the
+    URL), has its registry colour and its card's summary, and its card's figures join the test-set tab."""
+    import json
+
+    from advdemo import registry
+
+    monkeypatch.setenv("ADVDEMO_HOME", str(tmp_path))
+    users = registry.user_dir()
+    users.mkdir(parents=True)
+    shutil.copy(PRETRAINED_DIR / "base.keras", users / "mine.keras")
+    card = json.loads((PRETRAINED_DIR / "base.json").read_text())
+    (users / "mine.json").write_text(json.dumps({**card, "summary": "a copy of base, for this test"}))
+    (users / "broken.keras").write_bytes(b"not a zip archive")
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.session_state[state.VIEW] = VIEW_CURVES
+    at.query_params.update({"models": "base,mine"})
+    rerun(at)
+    assert at.multiselect(key=state.MODELS).options == ["base", "tutorial", "robust", "mine"]
+    assert model_headings(at) == ["### :orange[base]", f"### :{registry.markdown_colour_of('mine')}[mine]"]
+    assert len(verdicts(at)) == 2
+    text = all_text(at)
+    assert "a copy of base, for this test" in text
+    assert any(str(users / "broken.keras") in w.value and "skipped" in w.value for w in at.warning)
+    assert not at.error
+    assert f"{users.name}/mine.json" in text
+    assert "mine" in at.dataframe[0].value.columns
+
+
 def test_sweep_view_names_where_each_model_flips():
     """On the default digit base is fooled at the sidebar's ε = 0.2 (one of the sweep's ε), so it is first
     fooled at some ε <= 0.2; robust is right on the clean digit and holds at 0.2."""

@@ -23,20 +23,9 @@ from advdemo.config import EPSILON_DEFAULTS, AttackConfig, Norm
 from advdemo.evaluation import SWEEP_EPSILONS
 from advdemo.models import predict_logits
 from advdemo.norms import measure
+from advdemo.registry import TRANSFER_SOURCE
 from advdemo.strongest import APP_BUDGET, StrongestConfig, strongest_attack
 
-#: The bundled models, in display order.
-MODEL_ORDER: tuple[str, ...] = ("base", "tutorial", "robust")
-#: One line on how each bundled model was trained.
-MODEL_SUMMARIES: dict[str, str] = {
-    "base": "normal training",
-    "tutorial": "NSL tutorial: adversarial regularization with FGSM neighbours",
-    "robust": "TRADES: adversarial training with PGD",
-}
-#: Models shown when the app opens.
-DEFAULT_MODELS: tuple[str, ...] = ("base", "robust")
-#: The model a transfer attack is crafted on, as in the NSL tutorial.
-TRANSFER_SOURCE = "base"
 NUM_CLASSES = 10
 #: Most PGD steps the app runs (the sidebar slider's maximum).
 MAX_PGD_STEPS = 100

@@ -16,10 +16,9 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from advdemo.registry import colour_of
 from advdemo.ui.analysis import BatchResult, Outcome, Sweep
 
-#: Okabe-Ito colours, one per bundled model.
-MODEL_COLOURS: dict[str, str] = {"base": "#D55E00", "tutorial": "#CC79A7", "robust": "#0072B2"}
 HELD_COLOUR = "#1B7F3B"
 FOOLED_COLOUR = "#C0151B"
 OTHER_COLOUR = "#9AA0A6"
@@ -30,8 +29,8 @@ UPSCALE = 8
 
 
 def model_colour(name: str) -> str:
-    """The colour of a model in every chart."""
-    return MODEL_COLOURS.get(name, "#444444")
+    """The colour of a model in every chart: the registry's (Okabe-Ito, colour-blind safe)."""
+    return colour_of(name)
 
 
 def upscale(image: np.ndarray, factor: int = UPSCALE) -> np.ndarray:

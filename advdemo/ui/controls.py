@@ -7,19 +7,17 @@ Widgets only; the choices become an ``analysis.Scenario``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import streamlit as st
 
 from advdemo.config import EPSILON_DEFAULTS, Norm
+from advdemo.registry import DEFAULT_MODELS, TRANSFER_SOURCE
 from advdemo.strongest import APP_BUDGET
 from advdemo.ui import state
 from advdemo.ui.analysis import (
-    DEFAULT_MODELS,
     MAX_PGD_STEPS,
-    MODEL_SUMMARIES,
     STEP_FRACTIONS,
-    TRANSFER_SOURCE,
     Method,
     Scenario,
     Source,
@@ -59,11 +57,11 @@ class Controls:
     noise: bool
 
 
-def _model_selector(available: Sequence[str]) -> list[str]:
+def _model_selector(available: Sequence[str], summaries: Mapping[str, str]) -> list[str]:
     state.default(state.MODELS, [name for name in DEFAULT_MODELS if name in available] or list(available[:1]))
     st.session_state[state.MODELS] = [name for name in st.session_state[state.MODELS] if name in available]
     return list(st.multiselect("Models to attack", list(available), key=state.MODELS,
-                               help=" · ".join(f"{name}: {MODEL_SUMMARIES.get(name, '')}" for name in available)))
+                               help=" · ".join(f"{name}: {summaries.get(name, '')}" for name in available)))
 
 
 def _pgd_settings(epsilon: float) -> tuple[int, float, bool]:
@@ -102,11 +100,14 @@ def _target_settings(method: Method) -> int | None:
     return target
 
 
-def sidebar_controls(available: Sequence[str]) -> Controls:
-    """The sidebar's widgets; returns the scenario, the models to show and whether to add the noise control."""
+def sidebar_controls(available: Sequence[str], summaries: Mapping[str, str]) -> Controls:
+    """The sidebar's widgets; returns the scenario, the models to show and whether to add the noise control.
+
+    ``available``: the roster's loaded models, in order; ``summaries``: one line on each (the selector's help).
+    """
     with st.sidebar:
         st.header("The attack")
-        models = _model_selector(available)
+        models = _model_selector(available, summaries)
         state.default(state.NORM, Norm.LINF)
         norm = st.radio("Norm of the perturbation", list(Norm), key=state.NORM, horizontal=True,
                         format_func=lambda value: value.label, help=NORM_HELP)

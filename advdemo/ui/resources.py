@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import keras
 import numpy as np
 import streamlit as st
 
-from advdemo import PRETRAINED_DIR
+from advdemo import registry
 from advdemo.cards import read_card
 from advdemo.data import Gallery, load_gallery
 from advdemo.models import ModelFileError, load_model
@@ -72,9 +71,9 @@ def freeze_startup_objects() -> int:
 
 
 def pretrained_dir() -> Path:
-    """The folder of models, cards and gallery: ``$ADVDEMO_PRETRAINED`` if set now, else the bundled one."""
-    override = os.environ.get("ADVDEMO_PRETRAINED")
-    return Path(override) if override else PRETRAINED_DIR
+    """The folder of the bundled models, cards and gallery: ``$ADVDEMO_PRETRAINED`` if set now, else the
+    bundled one (``registry.bundled_dir``)."""
+    return registry.bundled_dir()
 
 
 def stamp(path: Path) -> Stamp:
@@ -88,12 +87,20 @@ def stamp(path: Path) -> Stamp:
 
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
-    """A bundled model's file and whether it loaded; ``error`` is a message for users."""
+    """A model of the roster (bundled or user), its file's stamp and whether it loaded; ``error`` is a
+    message for users."""
 
-    name: str
-    path: Path
+    info: registry.ModelInfo
     stamp: Stamp
     error: str | None
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def path(self) -> Path:
+        return self.info.path
 
     @property
     def key(self) -> tuple[str, str, Stamp]:
@@ -111,23 +118,32 @@ def _load_model(path: str, file_stamp: Stamp) -> tuple[keras.Model | None, str |
         return None, str(error)
 
 
-def model_entries(names: Sequence[str] = analysis.MODEL_ORDER) -> dict[str, ModelEntry]:
-    """Each bundled model's entry; loads (once) those not loaded yet."""
+def roster() -> registry.Roster:
+    """The registry's models (bundled, then the user's) and its warnings, read now: a model saved or deleted
+    since the last run shows up (or goes) on the next one."""
+    return registry.list_models()
+
+
+def model_entries(models: Iterable[registry.ModelInfo] | None = None) -> dict[str, ModelEntry]:
+    """The entry of each model of ``models`` (default: the registry's roster), in order; loads (once) those
+    not loaded yet."""
     entries = {}
-    for name in names:
-        path = pretrained_dir() / f"{name}.keras"
-        file_stamp = stamp(path)
-        _, error = _load_model(str(path), file_stamp)
-        entries[name] = ModelEntry(name, path, file_stamp, error)
+    for info in roster().models if models is None else models:
+        file_stamp = stamp(info.path)
+        _, error = _load_model(str(info.path), file_stamp)
+        entries[info.name] = ModelEntry(info, file_stamp, error)
     return entries
 
 
-def report_model_errors(entries: dict[str, ModelEntry]) -> None:
-    """One ``st.error`` per model that failed to load, naming its file and how to fix it (the loader's message)."""
+def report_model_errors(entries: dict[str, ModelEntry], warnings: Iterable[str] = ()) -> None:
+    """One ``st.error`` per model that failed to load, naming its file and how to fix it (the loader's message),
+    and one ``st.warning`` per user model file the registry skipped."""
     for entry in entries.values():
         if entry.error is not None:
             st.error(f"**The {entry.name} model is unavailable**: {entry.error}. "
                      "The app carries on with the other models.")
+    for warning in warnings:
+        st.warning(warning)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -153,10 +169,9 @@ def _read_card(path: str, file_stamp: Stamp) -> tuple[dict[str, Any] | None, str
         return None, str(error)
 
 
-def card(name: str) -> tuple[dict[str, Any] | None, str | None]:
-    """(model card of ``name``, None) or (None, error message)."""
-    path = pretrained_dir() / f"{name}.json"
-    return _read_card(str(path), stamp(path))
+def card(info: registry.ModelInfo) -> tuple[dict[str, Any] | None, str | None]:
+    """(model card of the model ``info``, None) or (None, error message)."""
+    return _read_card(str(info.card_path), stamp(info.card_path))
 
 
 ModelKeys = tuple[tuple[str, str, Stamp], ...]

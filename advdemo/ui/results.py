@@ -17,11 +17,9 @@ import pandas as pd
 import streamlit as st
 
 from advdemo.config import Norm
+from advdemo.registry import TRANSFER_SOURCE, ModelInfo, markdown_colour_of
 from advdemo.ui import card_figures, charts, controls, resources, state
 from advdemo.ui.analysis import (
-    MODEL_ORDER,
-    MODEL_SUMMARIES,
-    TRANSFER_SOURCE,
     Method,
     Outcome,
     Scenario,
@@ -32,8 +30,6 @@ from advdemo.ui.inputs import InputDigit
 from advdemo.ui.resources import ModelEntry
 
 BATCH_SIZE = 32
-#: Markdown colours of the models (close to the charts' colours).
-MODEL_MARKDOWN_COLOURS = {"base": "orange", "tutorial": "violet", "robust": "blue"}
 VIEW_SWEEP = "This digit: ε sweep"
 VIEW_CURVES = "Test set: accuracy vs ε"
 VIEW_BATCH = f"A batch of {BATCH_SIZE}"
@@ -74,14 +70,14 @@ def verdict(outcome: Outcome, label: int, target: int | None) -> tuple[str, str]
 
 
 def _model_heading(name: str) -> str:
-    colour = MODEL_MARKDOWN_COLOURS.get(name, "gray")
-    return f"### :{colour}[{name}]"
+    """The model's name in its registry colour (close to its charts' colour)."""
+    return f"### :{markdown_colour_of(name)}[{name}]"
 
 
-def show_outcome(outcome: Outcome, image: np.ndarray, label: int, scenario: Scenario) -> None:
-    """One model's column; ``image`` is the clean digit."""
+def show_outcome(outcome: Outcome, info: ModelInfo, image: np.ndarray, label: int, scenario: Scenario) -> None:
+    """One model's column (``info``: its roster entry); ``image`` is the clean digit."""
     st.markdown(_model_heading(outcome.model))
-    st.caption(MODEL_SUMMARIES.get(outcome.model, ""))
+    st.caption(info.summary)
     clean_p = float(outcome.clean_probs[outcome.clean_prediction])
     st.markdown(f"Before the attack: **{outcome.clean_prediction}** ({clean_p:.0%})")
     attacked, perturbation = st.columns(2)
@@ -160,28 +156,28 @@ def sweep_view(keys: resources.ModelKeys, names: tuple[str, ...], digit: InputDi
     st.markdown("\n".join(lines))
 
 
-def curves_view(scenario: Scenario) -> None:
-    """Every bundled model's accuracy-vs-eps sweeps and headline figures from its card (whichever models
-    the sidebar shows: the comparison is the point), with failed sanity checks."""
-    cards, missing = {}, []
-    for name in MODEL_ORDER:
-        card, error = resources.card(name)
+def curves_view(scenario: Scenario, models: Sequence[ModelInfo]) -> None:
+    """The accuracy-vs-eps sweeps and headline figures of every model of the roster (``models``) from its
+    card (whichever models the sidebar shows: the comparison is the point), with failed sanity checks."""
+    cards, missing, card_paths = {}, [], []
+    for info in models:
+        card, error = resources.card(info)
         if card is None:
-            missing.append(f"{name} ({error})")
+            missing.append(f"{info.name} ({error})")
         else:
-            cards[name] = card
+            cards[info.name] = card
+            card_paths.append(info.card_path)
     if missing:
         st.caption("No figures for " + "; ".join(missing))
     names = list(cards)
     norm = scenario.norm
     rows = card_figures.curve_rows(cards, norm)
-    folder = resources.pretrained_dir()
     if rows:
         attacked = "/".join(str(n) for n in sorted({row["n"] for row in rows if row["eps"] > 0}))
         clean = "/".join(str(n) for n in sorted({row["n"] for row in rows if row["eps"] == 0}))
         title = f"Test-set accuracy vs ε ({norm.label}): PGD-40 (1 restart, solid) and FGSM (dashed), white-box"
         st.altair_chart(charts.accuracy_chart(rows, names, scenario.epsilon, title), width="stretch")
-        st.caption(f"From the model cards ({', '.join(f'{folder.name}/{name}.json' for name in cards)}), "
+        st.caption(f"From the model cards ({', '.join(f'{path.parent.name}/{path.name}' for path in card_paths)}), "
                    f"measured by `python -m advdemo.evaluate` when the models were built, not recomputed here: "
                    f"attacks on {attacked} MNIST test images" + (f", ε = 0 is clean accuracy on {clean}" if clean
                                                                  else "") + ". Grey line: the sidebar's ε.")
@@ -235,7 +231,7 @@ def batch_view(keys: resources.ModelKeys, names: tuple[str, ...], scenario: Scen
 def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) -> None:
     """The sidebar's controls and everything computed from them (reruns alone when a control moves)."""
     available = [name for name, entry in entries.items() if entry.error is None]
-    chosen = controls.sidebar_controls(available)
+    chosen = controls.sidebar_controls(available, {name: entries[name].info.summary for name in available})
     scenario, names = chosen.scenario, tuple(chosen.models)
     state.write_url(scenario, names)
     if not available:
@@ -268,7 +264,7 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
         outcomes = resources.outcomes(keys, names, digit.image, label, scenario, chosen.noise)
     for column, outcome in zip(st.columns(len(outcomes), gap="large"), outcomes):
         with column:
-            show_outcome(outcome, digit.image, label, scenario)
+            show_outcome(outcome, entries[outcome.model].info, digit.image, label, scenario)
     st.download_button("Download this example (.npz)", export_npz(digit, label, scenario, outcomes),
                        file_name="adversarial-example.npz", mime="application/octet-stream", on_click="ignore",
                        icon=":material/download:")
@@ -280,7 +276,7 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
             sweep_view(keys, names, digit, label, scenario)
     if curves_tab.open:
         with curves_tab:
-            curves_view(scenario)
+            curves_view(scenario, [entry.info for entry in entries.values()])
     if batch_tab.open:
         with batch_tab:
             batch_view(keys, names, scenario)

@@ -13,8 +13,9 @@ from typing import Any
 
 import streamlit as st
 
+from advdemo import registry
 from advdemo.config import Norm
-from advdemo.ui.analysis import MODEL_ORDER, Scenario
+from advdemo.ui.analysis import Scenario
 
 # Input.
 INPUT_MODE = "input_mode"
@@ -78,7 +79,8 @@ def restore_from_url() -> None:
     if scenario.target is not None:
         st.session_state[TARGETED] = True
         st.session_state[TARGET] = scenario.target
-    models = [name for name in params.get("models", "").split(",") if name in MODEL_ORDER]
+    known = registry.list_models().names
+    models = [name for name in params.get("models", "").split(",") if name in known]
     if models:
         st.session_state[MODELS] = models
     mode = params.get("input", "").capitalize()
