@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advdemo.ui import inputs, resources, results, state, style
+from advdemo.ui import inputs, resources, results, state, style, training
 
 TITLE = "Fooling a neural network, and making it robust"
 INTRO = (
@@ -37,6 +37,8 @@ def main() -> None:
     gallery, gallery_error = resources.gallery()
     digit = inputs.input_section(gallery, gallery_error)
     results.analysis_fragment(digit, entries)
+    training.training_panel()
+    training.user_models_panel(roster)
     resources.freeze_startup_objects()  # once: later reruns skip garbage-collecting the start-up heap
 
 

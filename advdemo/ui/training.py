@@ -1,0 +1,238 @@
+"""The sidebar's "Train a model" panel and "Your models" list.
+
+Training runs in a background thread (``advdemo.jobs``), one at a time per server (``job_manager``); every
+session sees its progress, only the session that started it can cancel it. While a job runs the panel
+refreshes itself every second (a fragment), and reruns the whole page when the model is saved and when the job
+ends, so the new model joins "Models to attack" and the test-set tab.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pandas as pd
+import streamlit as st
+
+from advdemo import registry
+from advdemo.cards import write_json_atomically
+from advdemo.config import Norm
+from advdemo.data import load_mnist, resolve_mnist_path
+from advdemo.jobs import Busy, JobManager, State, TrainingJob, TrainingRequest, busy_message, format_duration
+from advdemo.presets import CUSTOM, CUSTOM_HELP, KIND_LABELS, MEASURED_ON, PRESETS, Kind, custom_request
+from advdemo.ui import state
+
+PRESET = "train_preset"
+NAME = "train_name"
+CANCEL = "train_cancel"
+MESSAGE = "train_message"
+SEEN_STATE = "train_seen_state"
+SESSION = "session_id"
+USER_MODEL = "user_model"
+NEW_NAME = "user_model_new_name"
+#: Custom settings: widget key -> default.
+CUSTOM_DEFAULTS = {"kind": Kind.NSL, "epochs": 5, "batch_size": 32, "learning_rate": 1e-3, "train_examples": 60_000,
+                   "multiplier": 0.2, "adv_grad_norm": Norm.LINF, "adv_step_size": 0.2, "pgd_iterations": 1,
+                   "pgd_epsilon": 0.2, "random_init": False, "seed": 0}
+NO_MNIST = ("No MNIST file is configured (`ADVDEMO_MNIST`): **Train** downloads it (11 MB) the first time. On a "
+            "machine without internet, set `ADVDEMO_MNIST=/path/to/mnist.npz` and restart the app.")
+
+
+@st.cache_resource(show_spinner=False)
+def job_manager() -> JobManager:
+    """One per server: every session sees the same job."""
+    return JobManager()
+
+
+def _session_id() -> str:
+    state.default(SESSION, uuid.uuid4().hex)
+    return st.session_state[SESSION]
+
+
+def _key(field: str) -> str:
+    return f"train_{field}"
+
+
+def _preset_label(key: str) -> str:
+    if key == CUSTOM:
+        return "Custom: your own settings"
+    preset = PRESETS[key]
+    return f"{preset.label} (about {format_duration(preset.minutes * 60)})"
+
+
+def _custom_settings() -> dict:
+    for field, value in CUSTOM_DEFAULTS.items():
+        state.default(_key(field), value)
+    kind = st.selectbox("Training", list(Kind), key=_key("kind"), format_func=KIND_LABELS.get,
+                        help=CUSTOM_HELP["kind"])
+    values = {"kind": kind,
+              "epochs": st.number_input("Epochs", 1, 50, key=_key("epochs"), help=CUSTOM_HELP["epochs"]),
+              "batch_size": st.number_input("Batch size", 8, 1024, key=_key("batch_size"),
+                                            help=CUSTOM_HELP["batch_size"]),
+              "learning_rate": st.number_input("Learning rate", 1e-5, 1e-1, key=_key("learning_rate"), format="%.4f",
+                                               help=CUSTOM_HELP["learning_rate"]),
+              "train_examples": st.number_input("Training images", 100, 60_000, step=1000,
+                                                key=_key("train_examples"), help=CUSTOM_HELP["train_examples"]),
+              "seed": st.number_input("Seed", 0, 2**31 - 1, key=_key("seed"), help=CUSTOM_HELP["seed"])}
+    if kind is not Kind.NORMAL:
+        values.update(
+            multiplier=st.number_input("multiplier", 0.0, 100.0, key=_key("multiplier"),
+                                       help=CUSTOM_HELP["multiplier"]),
+            adv_grad_norm=st.radio("adv_grad_norm", list(Norm), key=_key("adv_grad_norm"), horizontal=True,
+                                   format_func=lambda norm: norm.label, help=CUSTOM_HELP["adv_grad_norm"]),
+            adv_step_size=st.number_input("adv_step_size", 0.0, 100.0, key=_key("adv_step_size"),
+                                          help=CUSTOM_HELP["adv_step_size"]),
+            pgd_iterations=st.number_input("pgd_iterations", 1, 40, key=_key("pgd_iterations"),
+                                           help=CUSTOM_HELP["pgd_iterations"]),
+            pgd_epsilon=st.number_input("pgd_epsilon", 0.0, 100.0, key=_key("pgd_epsilon"),
+                                        help=CUSTOM_HELP["pgd_epsilon"]),
+            random_init=st.toggle("random_init", key=_key("random_init"), help=CUSTOM_HELP["random_init"]))
+    return values
+
+
+def build_request(preset: str, name: str, custom: dict) -> TrainingRequest:
+    """The request the panel's values describe (ValueError with a plain message for bad values)."""
+    name = registry.sanitise_name(name)
+    if name in registry.list_models().names:
+        raise ValueError(f'a model named "{name}" already exists: choose another name, or delete it under '
+                         '"Your models"')
+    if preset == CUSTOM:
+        return custom_request(name, **custom)
+    return PRESETS[preset].request(name)
+
+
+def start_job(request: TrainingRequest) -> TrainingJob:
+    """Starts training ``request`` in the background; the model and its card go to the user folder (``Busy``
+    if another training runs)."""
+    saved: dict[str, registry.ModelInfo] = {}
+
+    def save(model, card) -> None:
+        saved["info"] = registry.save_user_model(model, card, request.name)
+
+    def update_card(card) -> None:
+        write_json_atomically(saved["info"].card_path, card)
+
+    data = resolve_mnist_path()
+    job = TrainingJob(request, load_data=load_mnist, save=save, update_card=update_card, owner=_session_id(),
+                      card_extras={"data": {"source": str(data) if data else "keras.datasets.mnist"},
+                                   "trained_in": "the app's sidebar"})
+    return job_manager().start(job)
+
+
+def _train_clicked(custom: dict) -> None:
+    try:
+        start_job(build_request(st.session_state[PRESET], st.session_state.get(NAME, ""), custom))
+        st.session_state[MESSAGE] = None
+    except (ValueError, Busy) as error:
+        st.session_state[MESSAGE] = str(error)
+
+
+def _progress_view(job: TrainingJob) -> None:
+    snapshot = job.snapshot()
+    left = "" if snapshot.eta_seconds is None else f" · about {format_duration(snapshot.eta_seconds)} left"
+    if snapshot.state is State.TRAINING:
+        st.progress(snapshot.fraction, text=f"Training **{snapshot.name}**: {snapshot.stage_label}{left}")
+    elif snapshot.state is State.EVALUATING:
+        st.progress(snapshot.fraction, text=f"**{snapshot.name}** is saved; {snapshot.message}{left}")
+    if snapshot.history:
+        frame = pd.DataFrame(snapshot.history, columns=["epoch", "loss", "accuracy"])
+        st.line_chart(frame, x="epoch", y=["loss", "accuracy"], height=160)
+    for description, value in snapshot.figures:
+        st.caption(f"{description}: {value:.1%} (on {job.request.evaluation_n:,} test images)")
+    if snapshot.state is State.DONE:
+        st.success(f"**{snapshot.name}** is ready: choose it under Models to attack.")
+    elif snapshot.state is State.CANCELLED:
+        st.info(snapshot.message)
+    elif snapshot.state is State.FAILED:
+        st.error(f"Training {snapshot.name} failed: {snapshot.message}")
+    elif job.owner == _session_id():
+        st.button("Cancel", key=CANCEL, on_click=job.cancel, icon=":material/stop_circle:")
+    else:
+        st.caption(f"{busy_message(snapshot)} Only that session can cancel it.")
+
+
+def _needs_page_rerun(job: TrainingJob) -> bool:
+    """True once when the model has just been saved (it joins the roster) and once when the job ends."""
+    snapshot = job.snapshot()
+    milestone = (id(job), snapshot.state if snapshot.state is not State.TRAINING else None)
+    if milestone[1] is None or st.session_state.get(SEEN_STATE) == milestone:
+        return False
+    st.session_state[SEEN_STATE] = milestone
+    return True
+
+
+@st.fragment(run_every=1.0)
+def _live_progress() -> None:
+    job = job_manager().current()
+    if job is None:
+        return
+    _progress_view(job)
+    if _needs_page_rerun(job):
+        st.rerun()
+
+
+def training_panel() -> None:
+    """The sidebar's "Train a model" expander."""
+    job = job_manager().current()
+    running = job is not None and not job.snapshot().state.finished
+    with st.sidebar.expander("Train a model", expanded=running, icon=":material/model_training:"):
+        state.default(PRESET, "quick")
+        preset = st.selectbox("Preset", [*PRESETS, CUSTOM], key=PRESET, format_func=_preset_label,
+                              help=f"Times measured on {MEASURED_ON}; the progress bar gives the real estimate here.")
+        if preset == CUSTOM:
+            custom = _custom_settings()
+        else:
+            custom = {}
+            st.caption(PRESETS[preset].description)
+        state.default(NAME, f"my-{preset}")
+        st.text_input("Name of the new model", key=NAME, max_chars=registry.MAX_NAME_LENGTH,
+                      help="Letters, digits, - and _; it is saved in your models folder.")
+        if resolve_mnist_path() is None:
+            st.caption(NO_MNIST)
+        st.button("Train", key="train_start", type="primary", disabled=running, on_click=_train_clicked,
+                  args=(custom,), icon=":material/play_arrow:")
+        if st.session_state.get(MESSAGE):
+            st.error(st.session_state[MESSAGE])
+        if running:
+            _live_progress()
+        elif job is not None:
+            _progress_view(job)
+            if _needs_page_rerun(job):
+                st.rerun()
+
+
+def _rename_clicked(old: str) -> None:
+    try:
+        info = registry.rename_user_model(old, st.session_state.get(NEW_NAME, ""))
+        st.session_state[MESSAGE] = None
+        st.session_state[USER_MODEL] = info.name
+    except (ValueError, OSError) as error:
+        st.session_state[MESSAGE] = f"Could not rename {old}: {error}"
+
+
+def _delete_clicked(name: str) -> None:
+    try:
+        registry.delete_user_model(name)
+        st.session_state[MESSAGE] = None
+        st.session_state.pop(USER_MODEL, None)
+        chosen = st.session_state.get(state.MODELS)
+        if isinstance(chosen, list) and name in chosen:
+            st.session_state[state.MODELS] = [model for model in chosen if model != name]
+    except (ValueError, OSError) as error:
+        st.session_state[MESSAGE] = f"Could not delete {name}: {error}"
+
+
+def user_models_panel(roster: registry.Roster) -> None:
+    """The sidebar's "Your models" expander: rename or delete the models trained here."""
+    users = [info.name for info in roster.models if not info.bundled]
+    with st.sidebar.expander(f"Your models ({len(users)})", icon=":material/folder_open:"):
+        st.caption(f"Saved in `{registry.user_dir()}`.")
+        if not users:
+            st.caption("None yet: train one above.")
+            return
+        if st.session_state.get(USER_MODEL) not in users:
+            st.session_state[USER_MODEL] = users[0]
+        name = st.selectbox("Model", users, key=USER_MODEL)
+        st.text_input("New name", key=NEW_NAME, max_chars=registry.MAX_NAME_LENGTH)
+        left, right = st.columns(2)
+        left.button("Rename", key="user_model_rename", on_click=_rename_clicked, args=(name,))
+        right.button("Delete", key="user_model_delete", on_click=_delete_clicked, args=(name,))

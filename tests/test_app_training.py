@@ -1,0 +1,136 @@
+"""The sidebar's "Train a model" panel, driven with AppTest on a tiny synthetic MNIST (``ADVDEMO_MNIST``) and an
+empty user folder (``ADVDEMO_HOME``): a training starts, shows progress, finishes, and the new model can be
+attacked; a cancel leaves no file; a second training is refused while one runs; rename and delete work.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from advdemo import PRETRAINED_DIR
+from advdemo.jobs import State
+from advdemo.ui import state, training
+from advdemo.ui.results import VIEW_CURVES
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+TIMEOUT = 600
+
+pytestmark = pytest.mark.skipif(not (PRETRAINED_DIR / "base.keras").is_file(),
+                                reason="needs the bundled models")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch, write_tiny_mnist):
+    """A fresh user folder and a tiny MNIST (256 train, 64 test images) for this test; the server's job
+    manager forgotten, so that no job of another test is current."""
+    monkeypatch.setenv("ADVDEMO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ADVDEMO_MNIST", str(write_tiny_mnist(tmp_path / "tiny.npz")))
+    training.job_manager.clear()
+    yield tmp_path / "home" / "models"
+    job = training.job_manager().current()
+    if job is not None:
+        job.cancel()
+        job.join(60)
+    training.job_manager.clear()
+
+
+def open_app() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.session_state[state.VIEW] = VIEW_CURVES
+    return rerun(at)
+
+
+def rerun(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [exception.value for exception in at.exception]
+    return at
+
+
+def custom(at: AppTest, name: str, epochs: int) -> AppTest:
+    """Chooses the custom preset: FGSM-regularised training of ``epochs`` on the tiny set, named ``name``."""
+    at.sidebar.selectbox(key=training.PRESET).set_value("custom")
+    rerun(at)
+    at.sidebar.number_input(key="train_epochs").set_value(epochs)
+    at.sidebar.number_input(key="train_batch_size").set_value(32)
+    at.sidebar.number_input(key="train_train_examples").set_value(256)
+    at.sidebar.text_input(key=training.NAME).set_value(name)
+    return rerun(at)
+
+
+def wait_for(predicate, seconds: float = 300.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job = training.job_manager().current()
+        if job is not None and predicate(job.snapshot()):
+            return job.snapshot()
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_train_a_model_watch_it_then_attack_it(home):
+    at = custom(open_app(), "tiny-nsl", epochs=2)
+    at.sidebar.button(key="train_start").click()
+    rerun(at)
+    wait_for(lambda snapshot: snapshot.batch >= 1)
+    rerun(at)
+    bars = [element.proto.text for element in at.sidebar.get("progress")]
+    assert len(bars) == 1 and bars[0].startswith("Training **tiny-nsl**: epoch "), bars
+    final = wait_for(lambda snapshot: snapshot.state.finished)
+    assert final.state is State.DONE, final.message
+    assert sorted(path.name for path in home.iterdir()) == ["tiny-nsl.json", "tiny-nsl.keras"]
+    rerun(at)
+    assert any("tiny-nsl** is ready" in success.value for success in at.sidebar.success)
+    selector = at.sidebar.multiselect(key=state.MODELS)
+    assert "tiny-nsl" in selector.options
+    selector.set_value(["base", "tiny-nsl"])
+    rerun(at)
+    headings = [markdown.value for markdown in at.markdown if "tiny-nsl" in markdown.value]
+    assert headings, "the new model is not shown"
+    assert [caption.value for caption in at.sidebar.caption if "clean:" in caption.value]  # its measured figures
+
+
+def test_cancel_halfway_leaves_no_file(home):
+    at = custom(open_app(), "tiny-cancel", epochs=40)
+    at.sidebar.button(key="train_start").click()
+    rerun(at)
+    wait_for(lambda snapshot: snapshot.epoch >= 2)
+    rerun(at)
+    at.sidebar.button(key=training.CANCEL).click()
+    rerun(at)
+    final = wait_for(lambda snapshot: snapshot.state.finished, 30)
+    assert final.state is State.CANCELLED and final.epoch < 40
+    assert not home.exists() or list(home.iterdir()) == []
+    rerun(at)
+    assert any("nothing was written" in info.value for info in at.sidebar.info)
+
+
+def test_a_second_training_is_refused_while_one_runs(home):
+    first = custom(open_app(), "tiny-first", epochs=40)
+    first.sidebar.button(key="train_start").click()
+    rerun(first)
+    wait_for(lambda snapshot: snapshot.batch >= 1)
+    second = custom(open_app(), "tiny-second", epochs=1)
+    assert second.sidebar.button(key="train_start").disabled  # the button says so before anyone clicks
+    assert any(caption.value.startswith('Another session is training "tiny-first"') and
+               "Only that session can cancel it" in caption.value for caption in second.sidebar.caption)
+    assert not any(button.key == training.CANCEL for button in second.sidebar.button)
+
+
+def test_bad_names_are_refused_plainly(home):
+    at = open_app()
+    at.sidebar.text_input(key=training.NAME).set_value("../../etc/passwd")
+    rerun(at)
+    at.sidebar.button(key="train_start").click()
+    rerun(at)
+    assert any("name" in error.value for error in at.sidebar.error)
+    assert training.job_manager().current() is None
+    at.sidebar.text_input(key=training.NAME).set_value("base")
+    rerun(at)
+    at.sidebar.button(key="train_start").click()
+    rerun(at)
+    assert any("base" in error.value for error in at.sidebar.error)
+    assert training.job_manager().current() is None
