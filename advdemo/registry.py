@@ -44,7 +44,8 @@ from advdemo.models import save_model
 MAX_NAME_LENGTH = 40
 #: Members every Keras 3 ``.keras`` archive holds (``keras.saving.save_model``'s layout).
 KERAS_MEMBERS = ("config.json", "model.weights.h5")
-_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+#: The shape of every model name (bundled or user): a URL or a file name can be checked against it.
+MODEL_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _STAGING_PREFIX = ".saving-"
 
 
@@ -173,7 +174,7 @@ def sanitise_name(text: str) -> str:
         raise ValueError("a model name cannot be empty")
     if "\x00" in name or "/" in name or "\\" in name or name.startswith("."):
         raise ValueError(f"{text!r} looks like a path: a model name is a plain word such as my-model-2")
-    if not _NAME_PATTERN.fullmatch(name):
+    if not MODEL_NAME.fullmatch(name):
         bad = "".join(sorted(set(re.sub(r"[A-Za-z0-9_-]", "", name))))
         raise ValueError(f"{text!r} has characters a model name cannot have ({bad}): use letters a-z, digits, "
                          "- and _")

@@ -334,6 +334,12 @@ def test_transfer_gives_every_model_the_same_perturbation(default_app):
     assert heading(at) == "2 · The attack: FGSM L-inf ε = 0.2 crafted on base (transfer)"
     transfer = sizes(at)
     assert transfer[0] == transfer[1] == white_box[0]  # base's own perturbation, shown to robust too
+    at.selectbox(key=state.TRANSFER_FROM).set_value("robust")  # any model of the roster can be the source
+    rerun(at)
+    assert heading(at) == "2 · The attack: FGSM L-inf ε = 0.2 crafted on robust (transfer)"
+    from_robust = sizes(at)
+    assert from_robust[0] == from_robust[1] == white_box[1]  # robust's own perturbation, shown to base too
+    assert at.query_params["from"] == ["robust"] or at.query_params["from"] == "robust"
 
 
 def test_noise_control_shows_same_size_noise():
@@ -567,6 +573,7 @@ def test_clear_button_empties_the_canvas():
              target=4, source=Source.TRANSFER),
     Scenario(norm=Norm.L1, epsilon=20.0, method=Method.PGD, steps=100),
     Scenario(norm=Norm.L1, epsilon=12.5, method=Method.STRONGEST, source=Source.TRANSFER),
+    Scenario(source=Source.TRANSFER, transfer_from="my-model_2"),
 ])
 def test_scenario_round_trips_through_the_url(scenario):
     assert Scenario.from_query(scenario.to_query()) == scenario
@@ -579,6 +586,10 @@ def test_invalid_url_values_fall_back_to_defaults():
     assert Scenario.from_query({"norm": "l2", "eps": "99"}).epsilon == EPSILON_DEFAULTS[Norm.L2][0]
     # the strongest attack is untargeted: a target in its link is dropped, never applied
     assert Scenario.from_query({"attack": "strongest", "target": "5"}) == Scenario(method=Method.STRONGEST)
+    for hostile in ("../../etc/passwd", "", "a" * 41, "base\x00", "<script>", "robust;rm"):
+        assert Scenario.from_query({"source": "transfer", "from": hostile}) == Scenario(source=Source.TRANSFER)
+    with pytest.raises(ValueError, match="model name"):
+        Scenario(source=Source.TRANSFER, transfer_from="../robust")
 
 
 def test_strongest_scenario_names_its_attack_and_refuses_a_target():

@@ -23,7 +23,7 @@ from advdemo.config import EPSILON_DEFAULTS, AttackConfig, Norm
 from advdemo.evaluation import SWEEP_EPSILONS
 from advdemo.models import predict_logits
 from advdemo.norms import measure
-from advdemo.registry import TRANSFER_SOURCE
+from advdemo.registry import MAX_NAME_LENGTH, MODEL_NAME, TRANSFER_SOURCE
 from advdemo.strongest import APP_BUDGET, StrongestConfig, strongest_attack
 
 NUM_CLASSES = 10
@@ -43,7 +43,8 @@ class Method(enum.StrEnum):
 
 
 class Source(enum.StrEnum):
-    """Whose gradients craft the perturbation: each model's own (white-box), or the base model's (transfer)."""
+    """Whose gradients craft the perturbation: each model's own (white-box), or one model's for all (transfer,
+    crafted on ``Scenario.transfer_from``, the base model by default as in the NSL tutorial)."""
 
     WHITE_BOX = "white-box"
     TRANSFER = "transfer"
@@ -60,7 +61,9 @@ class Scenario:
         steps, step_fraction, random_start: PGD's settings (step size = step_fraction * epsilon).
         target: ``None`` for untargeted, else the class (0-9) the attack pushes towards. The strongest attack
             is untargeted (its APGD-T runs choose their own targets): it takes no target.
-        source: white-box or transfer from ``TRANSFER_SOURCE``.
+        source: white-box or transfer.
+        transfer_from: the model a transfer attack is crafted on (any model of the roster; ``TRANSFER_SOURCE``
+            by default).
     """
 
     norm: Norm = Norm.LINF
@@ -71,6 +74,7 @@ class Scenario:
     random_start: bool = True
     target: int | None = None
     source: Source = Source.WHITE_BOX
+    transfer_from: str = TRANSFER_SOURCE
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "norm", Norm.parse(self.norm))
@@ -86,6 +90,9 @@ class Scenario:
             raise ValueError(f"target must be None or a class 0-9, got {self.target!r}")
         if self.target is not None and self.method is Method.STRONGEST:
             raise ValueError("the strongest attack is untargeted: it takes no target")
+        if not (isinstance(self.transfer_from, str) and MODEL_NAME.fullmatch(self.transfer_from)
+                and len(self.transfer_from) <= MAX_NAME_LENGTH):
+            raise ValueError(f"transfer_from must be a model name, got {self.transfer_from!r}")
 
     def config(self, epsilon: float | None = None) -> AttackConfig:
         """The ``AttackConfig`` of this FGSM or PGD scenario, at ``epsilon`` (default: the scenario's).
@@ -122,13 +129,15 @@ class Scenario:
         else:
             text = self.config(epsilon).describe()
         if self.source is Source.TRANSFER:
-            return f"{text} crafted on {TRANSFER_SOURCE} (transfer)"
+            return f"{text} crafted on {self.transfer_from} (transfer)"
         return f"{text}, white-box"
 
     def to_query(self) -> dict[str, str]:
         """The scenario as URL query parameters (see ``from_query``)."""
         query = {"norm": self.norm.value, "eps": f"{self.epsilon:g}", "attack": self.method.value,
                  "source": self.source.value}
+        if self.source is Source.TRANSFER and self.transfer_from != TRANSFER_SOURCE:
+            query["from"] = self.transfer_from
         if self.method is Method.PGD:
             query.update(steps=str(self.steps), step=f"{self.step_fraction:g}",
                          start="random" if self.random_start else "clean")
@@ -149,6 +158,7 @@ class Scenario:
             "step": ("step_fraction", float),
             "start": ("random_start", lambda value: {"random": True, "clean": False}[value]),
             "target": ("target", int),
+            "from": ("transfer_from", _model_name),
         }
         for key, (field, parse) in parsers.items():
             if key in params:
@@ -169,6 +179,13 @@ class Scenario:
         if fields.get("method") is Method.STRONGEST:  # untargeted: a target in the URL does not apply
             fields.pop("target", None)
         return cls(**fields)
+
+
+def _model_name(text: str) -> str:
+    """``text`` if it has the shape of a model name (the roster decides later whether it exists)."""
+    if not (MODEL_NAME.fullmatch(text) and len(text) <= MAX_NAME_LENGTH):
+        raise ValueError(f"not a model name: {text!r}")
+    return text
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -238,7 +255,7 @@ def same_size_noise(image: np.ndarray, size: float, norm: Norm, rng: np.random.G
 
 
 class MissingSourceError(RuntimeError):
-    """A transfer attack needs the base model, which is not loaded."""
+    """A transfer attack needs its source model, which is not loaded."""
 
 
 def craft(models: Mapping[str, Any], names: Sequence[str], images: np.ndarray, labels: np.ndarray,
@@ -246,10 +263,11 @@ def craft(models: Mapping[str, Any], names: Sequence[str], images: np.ndarray, l
     """Adversarial images (n, 28, 28) for each model of ``names``, at ``epsilon`` (default: the scenario's).
 
     White-box: each model is attacked on its own gradients (the strongest attack: on its own gradients and
-    logits). Transfer: the images are crafted once on ``TRANSFER_SOURCE`` and every model receives the same ones.
+    logits). Transfer: the images are crafted once on ``scenario.transfer_from`` and every model receives the
+    same ones.
 
     Raises:
-        MissingSourceError: a transfer attack without the base model.
+        MissingSourceError: a transfer attack whose source model is not loaded.
     """
     batch = as_batch(images)
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
@@ -264,10 +282,10 @@ def craft(models: Mapping[str, Any], names: Sequence[str], images: np.ndarray, l
         def run(model: Any) -> np.ndarray:
             return attack(model, batch, labels, config)[..., 0]
     if scenario.source is Source.TRANSFER:
-        if TRANSFER_SOURCE not in models:
-            raise MissingSourceError(f"a transfer attack is crafted on the {TRANSFER_SOURCE!r} model, which is "
-                                     "not available")
-        adversarial = run(models[TRANSFER_SOURCE])
+        if scenario.transfer_from not in models:
+            raise MissingSourceError(f"a transfer attack is crafted on the {scenario.transfer_from!r} model, which "
+                                     "is not available")
+        adversarial = run(models[scenario.transfer_from])
         return {name: adversarial for name in names}
     return {name: run(models[name]) for name in names}
 
@@ -312,7 +330,7 @@ def analyse(models: Mapping[str, Any], names: Sequence[str], image: np.ndarray, 
     """Attack ``image`` (28, 28) with true (or stated) ``label`` for each model of ``names``.
 
     Raises:
-        MissingSourceError: a transfer attack without the base model.
+        MissingSourceError: a transfer attack whose source model is not loaded.
     """
     image = np.asarray(image, dtype=np.float32)
     adversarial = craft(models, names, image, np.array([label]), scenario)
@@ -322,7 +340,7 @@ def analyse(models: Mapping[str, Any], names: Sequence[str], image: np.ndarray, 
         delta = adv - image
         norms = perturbation_norms(delta)
         clean_probs, adv_probs = probabilities(models[name], np.stack([image, adv]))
-        crafted_on = TRANSFER_SOURCE if scenario.source is Source.TRANSFER else name
+        crafted_on = scenario.transfer_from if scenario.source is Source.TRANSFER else name
         noisy = noisy_probs = noise_norm = None
         if noise:  # the same perturbation (transfer) gets the same noise
             rng = np.random.default_rng(seed_for(image, crafted_on, scenario))

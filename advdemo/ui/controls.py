@@ -43,9 +43,9 @@ L1_FGSM_CAPTION = ("FGSM in L1 is the best single step: all of ε goes to the pi
                    "each pushed as far as [0, 1] allows, so the L1 size is ε unless the image runs out of room.")
 STRONGEST_UNTARGETED = ("The strongest attack is untargeted: any wrong digit counts (its APGD-T runs pick their "
                         "own targets, each image's runner-up classes).")
-SOURCE_LABELS = {Source.WHITE_BOX: "its own (white-box)", Source.TRANSFER: f"the {TRANSFER_SOURCE} model (transfer)"}
+SOURCE_LABELS = {Source.WHITE_BOX: "its own (white-box)", Source.TRANSFER: "another model's (transfer)"}
 SOURCE_HELP = (f"White-box attacks each model through its own gradients (the honest test); transfer crafts one "
-               f"perturbation on {TRANSFER_SOURCE} for all, as the NSL tutorial does (weaker).")
+               f"perturbation on one model for all, as the NSL tutorial does on {TRANSFER_SOURCE} (weaker).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +62,15 @@ def _model_selector(available: Sequence[str], summaries: Mapping[str, str]) -> l
     st.session_state[state.MODELS] = [name for name in st.session_state[state.MODELS] if name in available]
     return list(st.multiselect("Models to attack", list(available), key=state.MODELS,
                                help=" · ".join(f"{name}: {summaries.get(name, '')}" for name in available)))
+
+
+def _transfer_source(available: Sequence[str]) -> str:
+    """The model a transfer attack is crafted on: any loaded model, the base model by default."""
+    state.default(state.TRANSFER_FROM, TRANSFER_SOURCE)
+    if st.session_state[state.TRANSFER_FROM] not in available and available:
+        st.session_state[state.TRANSFER_FROM] = TRANSFER_SOURCE if TRANSFER_SOURCE in available else available[0]
+    return st.selectbox("Crafted on", list(available), key=state.TRANSFER_FROM,
+                        help="The model whose gradients craft the one perturbation every model receives.")
 
 
 def _pgd_settings(epsilon: float) -> tuple[int, float, bool]:
@@ -130,11 +139,12 @@ def sidebar_controls(available: Sequence[str], summaries: Mapping[str, str]) -> 
         target = _target_settings(method)
         state.default(state.SOURCE, Source.WHITE_BOX)
         source = st.radio("Gradients from", list(Source), key=state.SOURCE, format_func=SOURCE_LABELS.get)
+        transfer_from = _transfer_source(available) if source is Source.TRANSFER else TRANSFER_SOURCE
         st.caption(SOURCE_HELP)
         state.default(state.NOISE, False)
         noise = st.toggle("Compare with random noise of the same size", key=state.NOISE,
                           help="Adds random noise with the same norm as each perturbation: if the noise does "
                                "not fool the model, the attack is more than noise.")
     scenario = Scenario(norm=norm, epsilon=float(epsilon), method=method, steps=steps, step_fraction=fraction,
-                        random_start=random_start, target=target, source=source)
+                        random_start=random_start, target=target, source=source, transfer_from=transfer_from)
     return Controls(scenario, models, bool(noise))

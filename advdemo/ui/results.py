@@ -141,7 +141,7 @@ def sweep_view(keys: resources.ModelKeys, names: tuple[str, ...], digit: InputDi
     with strongest_spinner(scenario, f"Sweeping ε with the strongest attack: about a second per ε and model, so "
                                      f"up to {runs} s the first time…"):
         result = resources.sweep(keys, names, digit.image, label, scenario)
-    origin = f", crafted on {TRANSFER_SOURCE}" if scenario.source is Source.TRANSFER else ""
+    origin = f", crafted on {scenario.transfer_from}" if scenario.source is Source.TRANSFER else ""
     title = f"{scenario.attack_name} {scenario.norm.label}{origin}: confidence in {label} as ε grows"
     st.altair_chart(charts.sweep_chart(result, names, scenario.epsilon, title), width="stretch")
     lines = []
@@ -219,7 +219,7 @@ def batch_view(keys: resources.ModelKeys, names: tuple[str, ...], scenario: Scen
     st.caption(f"Clean: {clean}. Gallery digits {start}-{start + BATCH_SIZE - 1}; computed now with "
                f"{title_of(scenario)}.")
     shown = names[0]
-    how = (f"crafted on {TRANSFER_SOURCE}, the same for every model" if scenario.source is Source.TRANSFER
+    how = (f"crafted on {scenario.transfer_from}, the same for every model" if scenario.source is Source.TRANSFER
            else f"the white-box attack on {shown}; each model was scored on its own white-box attack")
     st.image(png, width="stretch",
              caption=f"Attacked digits ({how}). Title: true label; under each digit, each model's answer "
@@ -242,13 +242,13 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
     if not names:
         st.warning("Select at least one model in the sidebar.")
         return
-    if scenario.source is Source.TRANSFER and TRANSFER_SOURCE not in available:
-        st.error(f"The transfer attack is crafted on the **{TRANSFER_SOURCE}** model, which is unavailable (see "
+    if scenario.source is Source.TRANSFER and scenario.transfer_from not in available:
+        st.error(f"The transfer attack is crafted on the **{scenario.transfer_from}** model, which is unavailable (see "
                  "above). Choose white-box gradients in the sidebar.")
         return
     label, label_source = _resolve_label(digit, entries, available)
-    needed = list(names) + ([TRANSFER_SOURCE] if scenario.source is Source.TRANSFER and
-                            TRANSFER_SOURCE not in names else [])
+    needed = list(names) + ([scenario.transfer_from] if scenario.source is Source.TRANSFER and
+                            scenario.transfer_from not in names else [])
     keys = tuple(entries[name].key for name in needed)
     st.subheader(f"2 · The attack: {title_of(scenario)}")
     strongest = scenario.method is Method.STRONGEST

@@ -39,6 +39,7 @@ RANDOM_START = "pgd_random_start"
 TARGETED = "targeted"
 TARGET = "target"
 SOURCE = "source"
+TRANSFER_FROM = "transfer_from"
 NOISE = "noise"
 # Views.
 VIEW = "view"
@@ -70,6 +71,8 @@ def restore_from_url() -> None:
     st.session_state[eps_key(scenario.norm)] = scenario.epsilon
     st.session_state[METHOD] = scenario.method
     st.session_state[SOURCE] = scenario.source
+    if "from" in params and scenario.transfer_from in registry.list_models().names:
+        st.session_state[TRANSFER_FROM] = scenario.transfer_from
     if "steps" in params:
         st.session_state[STEPS] = scenario.steps
     if "step" in params:
