@@ -129,7 +129,9 @@ def _train_clicked(custom: dict) -> None:
 def _progress_view(job: TrainingJob) -> None:
     snapshot = job.snapshot()
     left = "" if snapshot.eta_seconds is None else f" · about {format_duration(snapshot.eta_seconds)} left"
-    if snapshot.state is State.TRAINING:
+    if snapshot.state is State.TRAINING and not snapshot.batches:
+        st.progress(0.0, text=f"Preparing **{snapshot.name}**: {snapshot.message}…")
+    elif snapshot.state is State.TRAINING:
         st.progress(snapshot.fraction, text=f"Training **{snapshot.name}**: {snapshot.stage_label}{left}")
     elif snapshot.state is State.EVALUATING:
         st.progress(snapshot.fraction, text=f"**{snapshot.name}** is saved; {snapshot.message}{left}")

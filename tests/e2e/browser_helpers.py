@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,11 +46,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def launch_server(port: int, log: Path) -> subprocess.Popen:
+def launch_server(port: int, log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen:
     """``streamlit run app.py`` (headless, on 127.0.0.1:``port``, cwd the repository) in the background,
     its output in ``log``; returns at once (see ``wait_for_health``). Models come from ``advdemo.PRETRAINED_DIR``,
-    so ``ADVDEMO_PRETRAINED`` works here too."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    so ``ADVDEMO_PRETRAINED`` works here too. The server inherits this process's environment, with ``env`` (e.g.
+    ``ADVDEMO_HOME``, ``ADVDEMO_MNIST``) set on top."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+           **(env or {})}
     with open(log, "w") as output:
         return subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -94,14 +96,15 @@ def stop_server(server: subprocess.Popen, timeout: float = 20) -> None:
 
 
 @contextmanager
-def app_server(log: Path, port: int | None = None) -> Iterator[str]:
-    """A freshly started app server, healthy; yields its URL and stops it on exit.
+def app_server(log: Path, port: int | None = None, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """A freshly started app server (``env`` as in ``launch_server``), healthy; yields its URL and stops it on
+    exit.
 
     Raises:
         ServerError: see ``wait_for_health``.
     """
     port = port or free_port()
-    server = launch_server(port, log)
+    server = launch_server(port, log, env)
     try:
         wait_for_health(health_url(port), server, log)
         yield f"http://127.0.0.1:{port}/"
