@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advdemo.ui import inputs, resources, results, state, style, training
+from advdemo.ui import explain, inputs, resources, results, state, style, training
 
 TITLE = "Fooling a neural network, and making it robust"
 INTRO = (
@@ -31,6 +31,7 @@ def main() -> None:
     state.restore_from_url()
     st.title(TITLE)
     st.markdown(INTRO)
+    explain.explanations()  # "How it works": formulas, and the cards' own figures
     roster = resources.roster()
     entries = resources.model_entries(roster.models)
     resources.report_model_errors(entries, roster.warnings)

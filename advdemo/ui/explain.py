@@ -1,0 +1,266 @@
+"""The "How it works" panel: the formulas behind the attacks, the training and the figures, for students.
+
+Nothing in it is typed twice: the strongest attack's budgets come from ``advdemo.strongest``, the recipes' knobs
+from ``advdemo.recipes``, the eps of the headline figures from ``advdemo.evaluation``, and every accuracy from
+the model cards, read when the page runs (looked up with ``find_entry``). A figure missing from a card, or
+malformed, drops the sentence that needs it: the panel never prints a stale or made-up number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import streamlit as st
+
+from advdemo import norms, recipes, strongest
+from advdemo.config import AttackConfig, Norm
+from advdemo.evaluation import HEADLINE_EPSILONS, AttackSpec, find_entry, headline_pgd
+
+#: A model name -> its card (``None`` when it could not be read).
+Cards = Mapping[str, Mapping[str, Any] | None]
+
+EXPANDER = "How it works: the formulas behind the attacks, the training and the figures"
+TABS = ("FGSM and PGD", "The strongest attack", "Adversarial training", "White-box vs transfer", "Gradient masking")
+#: Figures measured on fewer test images than this are marked with a footnote.
+FULL_TEST_SET = 10_000
+#: A gap (in accuracy) between a gradient attack and the strongest attack large enough to point out.
+NOTABLE_GAP = 0.02
+#: MNIST's pixels per image.
+PIXELS = 28 * 28
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    """One accuracy read from a card."""
+
+    accuracy: float
+    n: int
+
+    def __str__(self) -> str:
+        """E.g. ``**92.53%**``, with a footnote mark when measured on a sample."""
+        return f"**{self.accuracy:.2%}**" + ("\\*" if self.n < FULL_TEST_SET else "")
+
+
+def figure(card: Mapping[str, Any] | None, spec: AttackSpec) -> Figure | None:
+    """The card's accuracy under ``spec``, or ``None`` when the card lacks it (or it is malformed)."""
+    if not isinstance(card, Mapping) or not isinstance(card.get("metrics"), list):
+        return None
+    entry = find_entry(card["metrics"], spec)
+    if entry is None:
+        return None
+    try:
+        accuracy, n = float(entry["accuracy"]), int(entry["n"])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    return Figure(accuracy, n) if 0.0 <= accuracy <= 1.0 and n > 0 else None  # NaN fails the range test
+
+
+def _short(value: float) -> str:
+    """``1e-6`` rather than Python's ``1e-06``."""
+    return f"{value:g}".replace("e-0", "e-")
+
+
+def _neighbour(attack: AttackConfig) -> str:
+    """How a recipe builds x_adv, in NSL's vocabulary."""
+    norm = attack.adv_grad_norm.label
+    if attack.is_fgsm:
+        return f"one FGSM step, `adv_step_size` = {attack.adv_step_size:g} in {norm}"
+    start = ", random start (`random_init`)" if attack.random_init else ""
+    return (f"PGD, `pgd_iterations` = {attack.pgd_iterations} steps of `adv_step_size` = {attack.adv_step_size:g} "
+            f"in the {norm} ball of `pgd_epsilon` = {attack.epsilon:g}{start}")
+
+
+def _attacks_tab() -> None:
+    st.markdown("An attack adds a perturbation δ to the image x (pixels in [0, 1]) to make the loss "
+                "L = CE(y, f(x + δ)) large, with δ in the **ε-ball** of a norm (NSL's `adv_grad_norm`): L-inf "
+                "bounds each pixel's change, L2 the change's Euclidean length, L1 the total change.")
+    st.markdown("**FGSM**: one step of length ε up the input gradient g = ∇ₓL:")
+    st.latex(r"x_{\mathrm{adv}} = \operatorname{clip}_{[0,1]}\big(x + \varepsilon\, d(\nabla_x L(x, y))\big)")
+    st.markdown("d is the **steepest-ascent direction**: the step of norm 1 that raises L the most (to first "
+                r"order), $d = \arg\max_{\lVert d \rVert \le 1} \langle d, g \rangle$:")
+    st.latex(r"d(g) = \begin{cases} \operatorname{sign}(g) & L_\infty \\ g \,/\, \lVert g \rVert_2 & L_2 \\ "
+             r"\operatorname{sign}(g_i)/k \text{ on the } k \text{ movable pixels with the largest } |g_i|,"
+             r"\ 0 \text{ elsewhere} & L_1 \end{cases}")
+    k = math.ceil((1 - norms.L1_QUANTILE) * PIXELS)
+    st.markdown(f"In L1 the attacks use **sparse L1 descent**: a pixel is *movable* if it can still go the way "
+                f"sign(gᵢ) points inside [0, 1], and k is the top {1 - norms.L1_QUANTILE:.0%} of them (at most {k} "
+                "of 784). **FGSM in L1** is the best single step inside the ball and [0, 1]: ε spent on the pixels "
+                "with the largest |gᵢ|, each pushed as far as it can go:")
+    st.latex(r"s^\star = \arg\max_{\lVert s \rVert_1 \le \varepsilon,\ x + s \in [0,1]^n} \langle s, g \rangle")
+    st.markdown("Training neighbours keep **NSL's directions**: in L1 the whole step on the pixel(s) with the "
+                "largest |gᵢ|, wherever they are (once such a pixel is at 0 or 1, clipping cancels the step), in L2 "
+                f"g / max(‖g‖₂, {_short(norms.L2_NORM_FLOOR)}). In L-inf both are sign(g).")
+    pgd = headline_pgd(HEADLINE_EPSILONS[Norm.LINF][0], Norm.LINF)
+    st.markdown("**PGD**: `pgd_iterations` steps of `adv_step_size` α, each projected (Π) back onto the ball of "
+                "radius `pgd_epsilon` ε, then clipped to [0, 1]:")
+    st.latex(r"\delta_0 = 0 \ \text{or}\ \delta_0 \sim \mathcal{U}(B_\varepsilon), \qquad "
+             r"\delta_{t+1} = \Pi_{B_\varepsilon}\big(\delta_t + \alpha\, d(\nabla_x L(x + \delta_t, y))\big), \qquad "
+             r"B_\varepsilon = \{\delta : \lVert \delta \rVert \le \varepsilon\}")
+    st.markdown("Π is the nearest point of the ball: L-inf clips each pixel to [−ε, ε], L2 rescales δ by "
+                "min(1, ε / ‖δ‖₂), L1 soft-thresholds δ (the exact projection). A **random start** (`random_init`) "
+                "draws δ₀ uniformly in the ball; **restarts** run PGD again from new random starts, and an image "
+                "counts as fooled if any step of any run fools it. FGSM is PGD with one step of α = ε from δ₀ = 0. "
+                f"The cards' {pgd.name}: {pgd.budget()} (α = ε/10).")
+
+
+def _strongest_tab() -> None:
+    linf = strongest.APP_BUDGET, strongest.EVALUATION_BUDGET
+    l1 = tuple(dataclasses.replace(budget, norm=Norm.L1) for budget in linf)
+    st.markdown("FGSM and PGD can miss adversarial images that exist, so the figure to trust is the **strongest "
+                "attack**: per image, the worst case over an ensemble of different attacks (as AutoAttack reports). "
+                "**APGD-CE** is PGD with momentum and a step size that halves where progress stalls, on the "
+                "cross-entropy; **APGD-T** ascends the targeted DLR loss towards the runner-up classes; a "
+                "**random search** on the margin $z_y - \\max_{i \\ne y} z_i$ needs no gradient at all: Square "
+                "Attack in L-inf and L2, Sparse-RS in L1 (it sets about ε pixels to 0 or 1). A model that hides its "
+                "gradients cannot hide from the search. An image holds only if every member fails:")
+    st.latex(r"\text{holds}(x) \iff f(x') = y \ \text{ for every } x' \in "
+             r"\{x_{\text{APGD-CE}},\ x_{\text{APGD-T}},\ x_{\text{search}}\}")
+    st.markdown(f"Budgets: on one digit the app runs {linf[0].describe()} ({l1[0].describe()} in L1); the "
+                f"cards' \"strongest\" figures used {linf[1].describe()} ({l1[1].describe()} in L1), AutoAttack's "
+                "standard budget scaled down to fit 2 CPU cores.")
+
+
+def _training_tab() -> None:
+    tutorial, robust = recipes.RECIPES["tutorial"].adv_config, recipes.RECIPES["robust"].adv_config
+    st.markdown("**Adversarial regularization** (NSL's `AdversarialRegularization`): each training batch builds "
+                "x_adv on the current weights (no gradient flows through its construction) and adds its loss:")
+    st.latex(r"\mathcal{L}_{\text{NSL}} = \mathrm{CE}\big(y, f(x)\big) + \text{multiplier} \cdot "
+             r"\mathrm{CE}\big(y, f(x_{\mathrm{adv}})\big)")
+    if tutorial is not None:
+        st.markdown(f"The NSL tutorial (the **tutorial** model): `multiplier` = {tutorial.multiplier:g}, x_adv = "
+                    f"{_neighbour(tutorial.attack)}.")
+    st.markdown("**TRADES** (Zhang et al. 2019) keeps the clean cross-entropy and penalises how far the prediction "
+                "moves inside the ball; x_adv is the point that moves it most (found by PGD on the KL):")
+    st.latex(r"\mathcal{L}_{\text{TRADES}} = \mathrm{CE}\big(y, f(x)\big) + \beta \cdot "
+             r"\mathrm{KL}\big(p(x) \,\Vert\, p(x_{\mathrm{adv}})\big), \qquad "
+             r"x_{\mathrm{adv}} \approx \arg\max_{\lVert x' - x \rVert \le \varepsilon} "
+             r"\mathrm{KL}\big(p(x) \,\Vert\, p(x')\big)")
+    if robust is not None:
+        st.markdown(f"The **robust** model: β (the `multiplier`) = {robust.multiplier:g}, x_adv = "
+                    f"{_neighbour(robust.attack)}.")
+    st.markdown("The multiplier trades clean accuracy for robustness; 0 is normal training (the **base** model).")
+
+
+def _transfer_tab(cards: Cards) -> list[Figure]:
+    st.markdown("**White-box**: the attack is computed on the gradients of the model under test, the honest test "
+                "(an attacker who has the model). **Transfer**: the perturbation is crafted on another model (the "
+                "sidebar's *Crafted on*, base by default) and fed to this one, as the NSL tutorial evaluates. "
+                "Adversarial images often transfer, but less well, so a transfer figure overstates robustness. A "
+                "transfer attack that beats the white-box one means the model's own gradients mislead attackers: "
+                "see gradient masking.")
+    tutorial = recipes.RECIPES["tutorial"].adv_config
+    if tutorial is None:
+        return []
+    eps = tutorial.attack.adv_step_size
+    card = cards.get("tutorial")
+    pgd = headline_pgd(eps, Norm.LINF)
+    transfer, white, stronger = (figure(card, AttackSpec.fgsm(eps, source="base")), figure(card, AttackSpec.fgsm(eps)),
+                                 figure(card, pgd))
+    if transfer is None or white is None or stronger is None:
+        return []
+    if transfer.accuracy < white.accuracy:
+        verdict = "The transfer attack beats the white-box FGSM here: a sign of gradient masking."
+    elif stronger.accuracy < transfer.accuracy:
+        verdict = "The white-box attacks find more: the tutorial's own figure overstates the model's robustness."
+    else:
+        verdict = ""
+    st.markdown(f"The **tutorial** model at L-inf {eps:g}: FGSM crafted on base (the NSL tutorial's evaluation) "
+                f"{transfer}, white-box FGSM {white}, white-box {pgd.name} {stronger}. {verdict}")
+    return [transfer, white, stronger]
+
+
+def _gap(weaker: Figure, strongest_figure: Figure, found: str, agree: str) -> str:
+    """``found`` when the strongest attack leaves notably fewer images standing, else ``agree``."""
+    return found if weaker.accuracy - strongest_figure.accuracy >= NOTABLE_GAP else agree
+
+
+def _masking_tab(cards: Cards) -> list[Figure]:
+    st.markdown("**Gradient masking**: a model whose input gradients are useless near the data (zero, saturated or "
+                "noisy) stops gradient attacks without being robust: the adversarial images are still there, the "
+                "gradients just do not lead to them. Signs (Athalye et al. 2018):\n"
+                "- one FGSM step leaves far more accuracy than PGD's many small steps;\n"
+                "- a transfer attack beats the white-box one;\n"
+                "- a gradient-free attack (Square Attack, Sparse-RS) finds what gradient attacks cannot;\n"
+                "- accuracy does not fall to about 0 at a huge ε.\n\n"
+                "The cards check these (failed checks are shown under *Test set: accuracy vs ε*). Read the lowest "
+                "figure, the strongest attack's.")
+    lines, shown = [], []
+    tutorial, robust = recipes.RECIPES["tutorial"].adv_config, recipes.RECIPES["robust"].adv_config
+    if tutorial is not None:
+        eps = tutorial.attack.adv_step_size
+        pgd = headline_pgd(eps, Norm.LINF)
+        card = cards.get("tutorial")
+        values = figure(card, AttackSpec.fgsm(eps)), figure(card, pgd), figure(card, AttackSpec.strongest(eps))
+        if None not in values:
+            fgsm, stepped, best = values
+            lines.append(f"**tutorial**, L-inf {eps:g}: FGSM {fgsm}, {pgd.name} {stepped}, strongest {best}. " + _gap(
+                fgsm, best, "It resists one FGSM step far better than the stronger attacks: one FGSM figure does not "
+                            "show robustness.", "The attacks agree."))
+            shown += values
+    robust_card = cards.get("robust")
+    eps = max(HEADLINE_EPSILONS[Norm.LINF])
+    pgd = headline_pgd(eps, Norm.LINF)
+    values = figure(robust_card, pgd), figure(robust_card, AttackSpec.strongest(eps))
+    if None not in values:
+        stepped, best = values
+        radius = robust.attack.epsilon if robust is not None else None
+        beyond = (f" (trained at {radius:g}: beyond its training radius)" if radius is not None and eps > radius
+                  else "")
+        lines.append(f"**robust**, L-inf {eps:g}{beyond}: {pgd.name} {stepped}, strongest {best}. " + _gap(
+            stepped, best, "The strongest attack, whose Square Attack needs no gradient, finds adversarial images "
+                           "that PGD's gradients miss: partial gradient masking.",
+            "PGD had converged: no sign of masking here."))
+        shown += values
+    eps = HEADLINE_EPSILONS[Norm.L1][0]
+    pgd = headline_pgd(eps, Norm.L1)
+    gradients_only = dataclasses.replace(strongest.EVALUATION_BUDGET, norm=Norm.L1, sparse_rs_queries=0)
+    values = figure(robust_card, pgd), figure(robust_card, AttackSpec.strongest(eps, Norm.L1))
+    if None not in values:
+        stepped, best = values
+        apgd = figure(robust_card, AttackSpec.strongest(eps, Norm.L1, gradients_only))
+        alone = f", {gradients_only.describe()} alone {apgd}" if apgd is not None else ""
+        lines.append(f"**robust**, L1 {eps:g}: {pgd.name} {stepped}{alone}, strongest (with Sparse-RS) {best}. "
+                     + _gap(stepped, best, "Trained against L-inf attacks only, its L1 gradients lead nowhere; "
+                                           "Sparse-RS, which never looks at them, breaks it.",
+                            "PGD and the strongest attack agree."))
+        shown += values + ((apgd,) if apgd is not None else ())
+    if lines:
+        st.markdown("**In the cards** (test accuracy):\n" + "\n".join(f"- {line}" for line in lines))
+    return shown
+
+
+def _bundled_cards() -> dict[str, Mapping[str, Any] | None]:
+    """The bundled models' cards, read through the app's cache (re-read when a card file changes)."""
+    from advdemo.ui import resources
+
+    return {info.name: resources.card(info)[0] for info in resources.roster().models if info.bundled}
+
+
+def explanations(cards: Cards | None = None) -> None:
+    """The "How it works" expander: FGSM and the steepest-ascent direction in each norm, PGD and its projection,
+    the strongest attack, NSL's and TRADES' losses, white-box versus transfer, and gradient masking with the
+    figures of ``cards`` (model name -> card; default: the bundled models' cards, read now)."""
+    cards = _bundled_cards() if cards is None else cards
+    with st.expander(EXPANDER, icon=":material/functions:"):
+        attacks, strongest_attack, training, transfer, masking = st.tabs(TABS)
+        with attacks:
+            _attacks_tab()
+        with strongest_attack:
+            _strongest_tab()
+        with training:
+            _training_tab()
+        shown = []
+        with transfer:
+            shown += _transfer_tab(cards)
+        with masking:
+            shown += _masking_tab(cards)
+        samples = sorted({item.n for item in shown if item.n < FULL_TEST_SET})
+        if samples:
+            st.caption(f"Figures from the model cards (`pretrained/NAME.json`), read now. \\* On a fixed random sample "
+                       f"of {' or '.join(f'{n:,}' for n in samples)} of the {FULL_TEST_SET:,} test images.")
+        elif shown:
+            st.caption(f"Figures from the model cards (`pretrained/NAME.json`), read now, on all {FULL_TEST_SET:,} "
+                       "test images.")
