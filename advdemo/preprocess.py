@@ -7,6 +7,10 @@ measured on the gallery), so that is the target here too. Ink is bright (1.0) on
 
 Pictures with a light background (a pen drawing on paper, a scan) are inverted automatically; the
 background level and contrast are normalised so that a grey photo becomes clean white-on-black ink.
+
+``not_a_digit`` says when a 28x28 image does not look like a handwritten digit (a dot, a painted-over canvas, a
+scribble, scattered pieces), from a few simple measures (``digit_shape``) with limits beyond every bundled MNIST
+test digit.
 """
 
 from __future__ import annotations
@@ -321,3 +325,158 @@ def preprocess_upload(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pix
     """
     pixels = decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels, max_side=max_side)
     return preprocess_image(pixels, auto_invert=True, min_ink_fraction=MIN_UPLOAD_INK_FRACTION)
+
+
+# Does it look like a digit? Simple measures of the 28x28 image, each with a limit beyond the most extreme of the
+# 500 bundled MNIST test digits (pretrained/gallery.npz). Measured there: the thickest part holds a 7x7 square of
+# ink, ink covers at most 28.7% of the image, at most 2 enclosed holes, outlines up to 164 pixel edges, at most 2
+# pieces. A canvas drawing with its 22-pixel brush, down to 60 px tall, stays within these limits too.
+#: A pixel is solid ink for the measures below (all but pieces) when its intensity is at least this.
+SHAPE_THRESHOLD = 0.5
+#: A solid square of ink this wide (pixels) fitting inside means a blob (a dot, a painted area), not pen strokes.
+BLOB_SQUARE = 11
+#: More of the 28x28 image than this is solid ink: no digit is that heavy.
+MAX_INK_SHARE = 0.40
+#: More enclosed holes (of at least MIN_HOLE pixels) than this: a tangle (an 8 has two loops).
+MAX_HOLES = 2
+MIN_HOLE = 2
+#: An outline (ink-background pixel edges) longer than this: a scribble.
+MAX_OUTLINE = 190
+#: More separate pieces than this (each at least MIN_PIECE pixels above PIECE_THRESHOLD, faint ink included so
+#: that a thin stroke counts as one piece).
+MAX_PIECES = 3
+MIN_PIECE = 2
+PIECE_THRESHOLD = 0.2
+
+
+def _components(mask: np.ndarray, diagonal: bool) -> tuple[np.ndarray, list[int]]:
+    """Connected components of a boolean image: (labels, 1 for the first component..., sizes in label order);
+    8-connected with ``diagonal``, else 4-connected."""
+    steps = [(-1, 0), (1, 0), (0, -1), (0, 1)] + ([(-1, -1), (-1, 1), (1, -1), (1, 1)] if diagonal else [])
+    height, width = mask.shape
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    sizes: list[int] = []
+    for row, col in zip(*np.nonzero(mask)):
+        if labels[row, col]:
+            continue
+        sizes.append(0)
+        labels[row, col] = len(sizes)
+        stack = [(int(row), int(col))]
+        while stack:
+            y, x = stack.pop()
+            sizes[-1] += 1
+            for dy, dx in steps:
+                ny, nx = y + dy, x + dx
+                if 0 <= ny < height and 0 <= nx < width and mask[ny, nx] and not labels[ny, nx]:
+                    labels[ny, nx] = len(sizes)
+                    stack.append((ny, nx))
+    return labels, sizes
+
+
+def largest_solid_square(mask: np.ndarray) -> int:
+    """Side (pixels) of the largest odd-sided square of ``True`` pixels centred on a pixel of ``mask``: 1 for thin
+    strokes, 0 for no ink. Each 3x3 erosion removes a one-pixel border; a square of side 2k-1 survives k-1 of them."""
+    mask = np.asarray(mask, dtype=bool)
+    erosions = 0
+    while mask.any():
+        padded = np.pad(mask, 1)
+        shifted = [padded[1 + dy:padded.shape[0] - 1 + dy, 1 + dx:padded.shape[1] - 1 + dx]
+                   for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+        mask = np.logical_and.reduce(shifted)
+        erosions += 1
+    return 2 * erosions - 1 if erosions else 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ShapeProblem:
+    """A reason why an image does not look like a digit: what it is (``a solid blob, not pen strokes``) and the
+    measure that shows it, beside a handwritten digit's (``a 13×13-pixel square of ink fits inside it; ...``)."""
+
+    kind: str
+    what: str
+    evidence: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DigitShape:
+    """Simple measures of a 28x28 image that say whether it can be a handwritten digit (see ``digit_shape``).
+
+    Attributes:
+        ink_share: share of the 784 pixels that are solid ink (>= SHAPE_THRESHOLD).
+        thickest: side of the largest solid square of ink inside it (pen strokes: a few pixels).
+        holes: enclosed background regions of at least MIN_HOLE pixels (0 has one, 8 two).
+        outline: length of the boundary between ink and background, in pixel edges.
+        pieces: separate (8-connected) pieces of ink (>= PIECE_THRESHOLD) of at least MIN_PIECE pixels.
+    """
+
+    ink_share: float
+    thickest: int
+    holes: int
+    outline: int
+    pieces: int
+
+    def problems(self) -> list[ShapeProblem]:
+        """Why this does not look like a digit, most telling first (empty: it may be one)."""
+        found = []
+        if self.thickest >= BLOB_SQUARE:
+            found.append(ShapeProblem("blob", "a solid blob, not pen strokes",
+                                      f"a {self.thickest}×{self.thickest}-pixel square of ink fits inside it; in "
+                                      "handwritten digits at most 7×7"))
+        if self.ink_share > MAX_INK_SHARE:
+            found.append(ShapeProblem("ink", "mostly ink", f"{self.ink_share:.0%} of the 28×28 image; handwritten "
+                                                           "digits: under 30%"))
+        if self.holes > MAX_HOLES:
+            found.append(ShapeProblem("tangle", "a tangle", f"{self.holes} enclosed holes; a digit has at most 2, "
+                                                            "like an 8"))
+        if self.outline > MAX_OUTLINE:
+            found.append(ShapeProblem("scribble", "a scribble", f"its outline is {self.outline} pixels long; "
+                                                                "handwritten digits: under 165"))
+        if self.pieces > MAX_PIECES:
+            found.append(ShapeProblem("pieces", f"in {self.pieces} separate pieces",
+                                      f"a digit is one piece, sometimes {MAX_PIECES - 1}"))
+        return found
+
+
+def digit_shape(image: np.ndarray) -> DigitShape:
+    """The measures of ``DigitShape`` on a 28x28 image in [0, 1], white ink on black (the models' input)."""
+    values = np.asarray(image, dtype=np.float64)
+    ink = values >= SHAPE_THRESHOLD
+    padded = np.pad(ink, 1)
+    outline = int(np.count_nonzero(padded[1:] != padded[:-1]) + np.count_nonzero(padded[:, 1:] != padded[:, :-1]))
+    background, sizes = _components(~padded, diagonal=False)
+    outside = background[0, 0]  # the padding frame joins everything that reaches the border
+    holes = sum(1 for number, size in enumerate(sizes, start=1) if number != outside and size >= MIN_HOLE)
+    _, pieces = _components(values >= PIECE_THRESHOLD, diagonal=True)
+    return DigitShape(ink_share=float(ink.mean()), thickest=largest_solid_square(ink), holes=holes,
+                      outline=outline, pieces=sum(1 for size in pieces if size >= MIN_PIECE))
+
+
+#: Below this share of ink, a blob on the canvas or picture is a dot; above PAINTED_SHARE, a painted-over area.
+DOT_SHARE = 0.01
+PAINTED_SHARE = 0.5
+
+
+def _percent(share: float) -> str:
+    return f"{share:.1%}" if share < 0.1 else f"{share:.0%}"
+
+
+def not_a_digit(image: np.ndarray, ink_share: float | None = None, where: str = "canvas") -> str | None:
+    """Why the 28x28 ``image`` does not look like a handwritten digit, or None if it may be one.
+
+    The decision reads ``image`` only (the same 28x28 image gives the same answer, wherever it comes from); the
+    share of the original ``where`` (canvas, picture) that is ink, if known, only makes the words plainer: a blob
+    on 0.3% of the canvas is ``a single dot``. Returns e.g. ``a single dot (0.3% of the canvas is ink; a
+    13×13-pixel square of ink fits inside it; in handwritten digits at most 7×7)``.
+    """
+    problems = digit_shape(image).problems()
+    if not problems:
+        return None
+    problem = problems[0]
+    what, evidence = problem.what, problem.evidence
+    if ink_share is not None:
+        if problem.kind == "blob" and ink_share < DOT_SHARE:
+            what = "a single dot"
+        elif problem.kind == "blob" and ink_share > PAINTED_SHARE:
+            what = f"a painted-over {where}, not pen strokes"
+        evidence = f"{_percent(ink_share)} of the {where} is ink; {evidence}"
+    return f"{what} ({evidence})"
