@@ -31,6 +31,7 @@ def main() -> None:
     state.restore_from_url()
     st.title(TITLE)
     st.markdown(INTRO)
+    state.show_url_note()  # what a link could not use, in one line
     explain.explanations()  # "How it works": formulas, and the cards' own figures
     roster = resources.roster()
     entries = resources.model_entries(roster.models)

@@ -93,15 +93,33 @@ def strongest_budget_caption(norm: Norm) -> str:
             "about 1-2 s per model.")
 
 
-def _target_settings(method: Method) -> int | None:
-    """The targeted toggle and target digit; disabled, and the target not applied, for the strongest attack."""
+def target_choices(label: int | None) -> list[int]:
+    """The digits a targeted attack may push towards: all but the digit's own label."""
+    return [digit for digit in range(10) if digit != label]
+
+
+def default_target(label: int | None) -> int:
+    """The target offered first: the digit after the label (never the label itself); 3 without a digit."""
+    return 3 if label is None else (label + 1) % 10
+
+
+def _target_settings(method: Method, label: int | None) -> int | None:
+    """The targeted toggle and target digit (never the digit's own ``label``); disabled, and the target not
+    applied, for the strongest attack."""
     untargeted_only = method is Method.STRONGEST
     state.default(state.TARGETED, False)
     targeted = st.toggle("Targeted: push towards a chosen digit", key=state.TARGETED, disabled=untargeted_only)
     target = None
     if targeted:
-        state.default(state.TARGET, 3)
-        target = int(st.selectbox("Target digit", list(range(10)), key=state.TARGET, disabled=untargeted_only))
+        choices = target_choices(label)
+        state.default(state.TARGET, default_target(label))
+        moved = st.session_state[state.TARGET] if st.session_state[state.TARGET] not in choices else None
+        if moved is not None:
+            st.session_state[state.TARGET] = default_target(label)
+        target = int(st.selectbox("Target digit", choices, key=state.TARGET, disabled=untargeted_only,
+                                  help="Any digit but this one's own label."))
+        if moved is not None:
+            st.caption(f"Target {moved} is this digit's own label: the target is now {target}.")
     if untargeted_only:
         st.caption(STRONGEST_UNTARGETED + (f" Target {target} is not applied; it returns with FGSM or PGD."
                                            if target is not None else ""))
@@ -109,10 +127,11 @@ def _target_settings(method: Method) -> int | None:
     return target
 
 
-def sidebar_controls(available: Sequence[str], summaries: Mapping[str, str]) -> Controls:
+def sidebar_controls(available: Sequence[str], summaries: Mapping[str, str], label: int | None = None) -> Controls:
     """The sidebar's widgets; returns the scenario, the models to show and whether to add the noise control.
 
-    ``available``: the roster's loaded models, in order; ``summaries``: one line on each (the selector's help).
+    ``available``: the roster's loaded models, in order; ``summaries``: one line on each (the selector's help);
+    ``label``: the digit's label (None: no digit), which is never offered as a target.
     """
     with st.sidebar:
         st.header("The attack")
@@ -136,7 +155,7 @@ def sidebar_controls(available: Sequence[str], summaries: Mapping[str, str]) -> 
             steps, fraction, random_start = _pgd_settings(epsilon)
         elif method is Method.STRONGEST:
             st.caption(strongest_budget_caption(norm))
-        target = _target_settings(method)
+        target = _target_settings(method, label)
         state.default(state.SOURCE, Source.WHITE_BOX)
         source = st.radio("Gradients from", list(Source), key=state.SOURCE, format_func=SOURCE_LABELS.get)
         transfer_from = _transfer_source(available) if source is Source.TRANSFER else TRANSFER_SOURCE

@@ -4,6 +4,10 @@ image the models receive.
 A drawing can be injected for tests (AppTest cannot render the canvas component, which then returns its
 default, an empty drawing): put an RGBA (H, W, 4) or grey (H, W) array, white ink on black, in
 ``st.session_state["injected_drawing"]`` (``state.INJECTED_DRAWING``) and it replaces the canvas's pixels.
+
+The drawing is kept in session state as the 28x28 image the models see (never a model): switching to the gallery
+and back restores it on the canvas (its own strokes, or, for a drawing from a link, its pixels as squares). A
+drawing or picture that does not look like a digit (``preprocess.not_a_digit``) is said so, and why.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import streamlit as st
 
 from advdemo import preprocess
 from advdemo.data import Gallery
-from advdemo.ui import state
+from advdemo.registry import TRANSFER_SOURCE
+from advdemo.ui import link, state
 from advdemo.ui.charts import UPSCALE, upscale
 
 CANVAS_SIZE = 280
@@ -24,9 +29,15 @@ EMPTY_CANVAS_PROMPT = ("**The canvas is empty.** Draw one digit (0-9) with the m
                        "in the middle of the black square.")
 NO_UPLOAD_PROMPT = ("Upload a photo or scan of **one** handwritten digit (PNG or JPEG, up to "
                     f"{preprocess.MAX_UPLOAD_BYTES // 2**20} MB). Dark ink on light paper is inverted automatically.")
-#: The "Which digit is it?" choice that leaves the label to the base model (a selectbox shows None as empty).
-AUTO_LABEL = -1
+#: The upload widget takes any type and up to this many MB, so that the page, not the widget, refuses a GIF, a PDF
+#: or a file over MAX_UPLOAD_BYTES, and says why (the widget only marks the files it refuses with a red "!").
+UPLOAD_WIDGET_MB = 50
 EMPTY_UPLOAD_PROMPT = "No digit found in this picture: it looks blank. Try a darker pen or a tighter crop."
+#: Asked beside a drawing or picture: its true label, in one click.
+LABEL_QUESTION = {"drawing": "Which digit did you draw?", "upload": "Which digit is it?"}
+NO_LABEL_YET = ("**No true label yet.** A {what} has none until you give it: click its digit above. Until then "
+                "the attack moves the models away from the **{judge}** model's guess, and *ALREADY WRONG?* only "
+                "means that a model disagrees with that guess.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,12 +50,14 @@ class InputDigit:
             clean answer".
         origin: ``gallery``, ``drawing`` or ``upload``.
         description: where it comes from, for captions.
+        not_a_digit: why it does not look like a digit (``preprocess.not_a_digit``), or None.
     """
 
     image: np.ndarray
     label: int | None
     origin: str
     description: str
+    not_a_digit: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,11 +76,12 @@ def handle_upload(name: str, data: bytes) -> UploadOutcome:
     except preprocess.EmptyImageError:
         return UploadOutcome(None, EMPTY_UPLOAD_PROMPT, False)
     except preprocess.ImageError as error:
-        return UploadOutcome(None, f"**Cannot use `{name}`.** {error}", True)
+        return UploadOutcome(None, f"**Cannot use `{link.shown(name)}`.** {error}", True)
 
 
-def render_canvas(key: str) -> np.ndarray | None:
-    """The drawing canvas (white strokes on black); returns its RGBA pixels, or None before any drawing.
+def render_canvas(key: str, initial_drawing: dict | None = None) -> tuple[np.ndarray | None, dict | None]:
+    """The drawing canvas (white strokes on black), starting with ``initial_drawing`` (fabric.js JSON); returns
+    its RGBA pixels (None before any stroke since it was shown) and its strokes.
 
     The component is imported here, not at module level: registering it needs a running Streamlit (a plain
     ``import advdemo.ui.inputs``, e.g. from a test, must work without one).
@@ -76,37 +90,91 @@ def render_canvas(key: str) -> np.ndarray | None:
 
     result = st_canvas(stroke_width=STROKE_WIDTH, stroke_color="#FFFFFF", background_color="#000000",
                        height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw", return_image_data=True,
-                       update_streamlit=True, key=key)
-    return result.image_data
+                       update_streamlit=True, initial_drawing=initial_drawing, key=key)
+    return result.image_data, result.json_data
+
+
+def squares_drawing(image: np.ndarray, size: int = CANVAS_SIZE) -> dict:
+    """A 28x28 image as canvas objects (fabric.js JSON): one grey square per inked pixel, filling the canvas."""
+    cell = size / image.shape[0]
+    levels = np.round(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * 255).astype(int)
+    objects = [{"type": "rect", "left": col * cell, "top": row * cell, "width": cell, "height": cell,
+                "fill": f"rgb({level},{level},{level})", "strokeWidth": 0, "originX": "left", "originY": "top"}
+               for (row, col), level in np.ndenumerate(levels) if level > 0]
+    return {"objects": objects}
+
+
+def drawing_seed() -> dict | None:
+    """What the canvas starts with when shown: the kept drawing's strokes, else (a drawing from a link) its
+    pixels as squares, else nothing."""
+    strokes = st.session_state.get(state.DRAWING_STROKES)
+    if strokes and strokes.get("objects"):
+        return strokes
+    drawn = st.session_state.get(state.DRAWN_DIGIT)
+    return None if drawn is None else squares_drawing(drawn)
+
+
+def forget_drawing() -> None:
+    """No drawing any more, and no label for it."""
+    for key in (state.DRAWN_DIGIT, state.DRAWN_INK, state.DRAWING_STROKES, state.STATED_LABEL):
+        st.session_state.pop(key, None)
 
 
 def _clear_canvas() -> None:
-    """A fresh canvas (a new key remounts it empty) and no injected drawing."""
+    """A fresh canvas (a new key remounts it empty), no injected drawing and no kept one."""
     st.session_state[state.CANVAS_VERSION] = st.session_state.get(state.CANVAS_VERSION, 0) + 1
+    st.session_state[state.CANVAS_SEED] = None
     st.session_state.pop(state.INJECTED_DRAWING, None)
+    forget_drawing()
+
+
+def remount_canvas() -> None:
+    """Callback of the input choice: back on Draw, a fresh canvas that starts with the kept drawing."""
+    if st.session_state.get(state.INPUT_MODE) == state.DRAW:
+        st.session_state[state.CANVAS_VERSION] = st.session_state.get(state.CANVAS_VERSION, 0) + 1
+        st.session_state[state.CANVAS_SEED] = drawing_seed()
+
+
+def keep_drawing(pixels: np.ndarray, strokes: dict | None) -> str | None:
+    """Preprocess what the canvas holds and keep it (quantised as a link keeps it) in session state; an empty
+    canvas forgets the drawing. Returns an error message for pixels that are not an image, else None."""
+    try:
+        digit = preprocess.preprocess_drawing(pixels, min_ink_fraction=0.0)  # a dot is "not a digit", not empty
+    except preprocess.EmptyImageError:
+        forget_drawing()
+        return None
+    except preprocess.ImageError as error:
+        return f"This drawing cannot be used: {error}"
+    st.session_state[state.DRAWN_DIGIT] = link.quantise(digit.image)
+    st.session_state[state.DRAWN_INK] = digit.ink_fraction
+    if strokes is not None:
+        st.session_state[state.DRAWING_STROKES] = strokes
+    return None
 
 
 def drawing_input() -> InputDigit | None:
-    """The canvas; a digit once something is drawn, else a prompt."""
+    """The canvas; the kept drawing once something is drawn, else a prompt."""
     state.default(state.CANVAS_VERSION, 0)
-    pixels = render_canvas(f"canvas_{st.session_state[state.CANVAS_VERSION]}")
+    if state.CANVAS_SEED not in st.session_state:  # first shown: with the drawing of a link, if any
+        st.session_state[state.CANVAS_SEED] = drawing_seed()
+    pixels, strokes = render_canvas(f"canvas_{st.session_state[state.CANVAS_VERSION]}",
+                                    st.session_state[state.CANVAS_SEED])
     st.button("Clear the canvas", icon=":material/delete:", on_click=_clear_canvas)
     st.caption("Undo, redo and reset: hover over the canvas for its toolbar.")
     injected = st.session_state.get(state.INJECTED_DRAWING)
     if injected is not None:
-        pixels = np.asarray(injected)
-    if pixels is None:
+        pixels, strokes = np.asarray(injected), None
+    if pixels is not None:
+        error = keep_drawing(pixels, strokes)
+        if error:
+            st.error(error)
+            return None
+    drawn = st.session_state.get(state.DRAWN_DIGIT)
+    if drawn is None:
         st.info(EMPTY_CANVAS_PROMPT, icon=":material/draw:")
         return None
-    try:
-        digit = preprocess.preprocess_drawing(pixels)
-    except preprocess.EmptyImageError:
-        st.info(EMPTY_CANVAS_PROMPT, icon=":material/draw:")
-        return None
-    except preprocess.ImageError as error:
-        st.error(f"This drawing cannot be used: {error}")
-        return None
-    return InputDigit(digit.image, None, "drawing", "your drawing")
+    return InputDigit(drawn, None, "drawing", "your drawing",
+                      preprocess.not_a_digit(drawn, st.session_state.get(state.DRAWN_INK), "canvas"))
 
 
 def _pick(gallery: Gallery, digit_class: int | None = None, hard: bool = False) -> None:
@@ -160,23 +228,42 @@ def gallery_input(gallery: Gallery | None, error: str | None) -> InputDigit | No
                       f"gallery digit {index} (MNIST test image {int(gallery.test_indices[index])}){hard_note}")
 
 
+def _new_upload() -> None:
+    """Callback of the upload widget: a new picture has no label yet."""
+    st.session_state.pop(state.UPLOAD_LABEL, None)
+
+
 def upload_input() -> InputDigit | None:
-    """A PNG/JPEG upload; bad files give an error message, blank pictures a prompt."""
-    file = st.file_uploader("A picture of one digit", type=["image/png", "image/jpeg"],
-                            max_upload_size=preprocess.MAX_UPLOAD_BYTES // 2**20, key=state.UPLOAD_FILE)
+    """An uploaded picture. The widget takes any file, so that the page says why one is refused (not a PNG or
+    JPEG, too large, corrupt) and shows no result for it; blank pictures give a prompt."""
+    file = st.file_uploader("A picture of one digit (PNG or JPEG)", type=None, max_upload_size=UPLOAD_WIDGET_MB,
+                            key=state.UPLOAD_FILE, on_change=_new_upload)
     if file is None:
         st.info(NO_UPLOAD_PROMPT, icon=":material/upload:")
         return None
     outcome = handle_upload(file.name, file.getvalue())
     if outcome.digit is None:
-        (st.error if outcome.is_error else st.info)(outcome.message or "")
+        if outcome.is_error:
+            st.error(f"{outcome.message} No result is shown for it.", icon=":material/block:")
+        else:
+            st.info(outcome.message or "")
         return None
     note = " (inverted: dark ink on a light background)" if outcome.digit.inverted else ""
-    return InputDigit(outcome.digit.image, None, "upload", f"your picture {file.name}{note}")
+    return InputDigit(outcome.digit.image, None, "upload", f"your picture `{link.shown(file.name)}`{note}",
+                      preprocess.not_a_digit(outcome.digit.image, outcome.digit.ink_fraction, "picture"))
 
 
-def _stated_label(value: int) -> str:
-    return "let the base model decide" if value == AUTO_LABEL else str(value)
+def stated_label(digit: InputDigit) -> int | None:
+    """The label the user gives a drawing or a picture, in one click (None until they do), with a word on what
+    the verdicts mean without it."""
+    key = state.STATED_LABEL if digit.origin == "drawing" else state.UPLOAD_LABEL
+    stated = st.pills(LABEL_QUESTION.get(digit.origin, "Which digit is it?"), list(range(10)), key=key,
+                      help="Its true label: what the attack tries to move the models away from.")
+    if stated is None:
+        st.info(NO_LABEL_YET.format(what="drawing" if digit.origin == "drawing" else "picture",
+                                    judge=TRANSFER_SOURCE), icon=":material/help:")
+        return None
+    return int(stated)
 
 
 def input_section(gallery: Gallery | None, gallery_error: str | None) -> InputDigit | None:
@@ -186,7 +273,7 @@ def input_section(gallery: Gallery | None, gallery_error: str | None) -> InputDi
     with left:
         state.default(state.INPUT_MODE, state.GALLERY if gallery is not None else state.DRAW)
         mode = st.radio("Input", state.INPUT_MODES, key=state.INPUT_MODE, horizontal=True,
-                        label_visibility="collapsed")
+                        label_visibility="collapsed", on_change=remount_canvas)
         if mode == state.DRAW:
             digit = drawing_input()
         elif mode == state.UPLOAD:
@@ -202,9 +289,8 @@ def input_section(gallery: Gallery | None, gallery_error: str | None) -> InputDi
         if digit.label is not None:
             st.markdown(f"**True label: {digit.label}** · {digit.description}")
             return digit
-        state.default(state.STATED_LABEL, AUTO_LABEL)
-        stated = st.selectbox("Which digit is it?", [AUTO_LABEL, *range(10)], key=state.STATED_LABEL,
-                              format_func=_stated_label,
-                              help="The label an attack tries to move the models away from.")
+        if digit.not_a_digit is not None:
+            st.warning(f"**This does not look like a digit**: it is {digit.not_a_digit}.", icon=":material/help:")
+        label = stated_label(digit)
         st.caption(f"Input: {digit.description}.")
-        return dataclasses.replace(digit, label=None if stated == AUTO_LABEL else int(stated))
+        return dataclasses.replace(digit, label=label)

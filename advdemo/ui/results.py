@@ -29,10 +29,13 @@ from advdemo.ui.analysis import (
 from advdemo.ui.inputs import InputDigit
 from advdemo.ui.resources import ModelEntry
 
-BATCH_SIZE = 32
-VIEW_SWEEP = "This digit: ε sweep"
-VIEW_CURVES = "Test set: accuracy vs ε"
-VIEW_BATCH = f"A batch of {BATCH_SIZE}"
+BATCH_SIZE = state.BATCH_SIZE
+#: The detail views' tab labels (their names in the URL: ``state.VIEWS``).
+VIEW_SWEEP, VIEW_CURVES, VIEW_BATCH = state.VIEW_SWEEP, state.VIEW_CURVES, state.VIEW_BATCH
+#: Above the models' answers on an input that does not look like a digit.
+MEANINGLESS = ("**No verdicts: this does not look like a digit** (see section 1). The models answer anyway, because "
+               "a network always picks one of the ten digits, however little the input resembles one: their answers "
+               "below mean nothing.")
 
 
 def title_of(scenario: Scenario, epsilon: float | None = None) -> str:
@@ -56,17 +59,32 @@ def strongest_spinner(scenario: Scenario, text: str) -> Iterator[None]:
         yield
 
 
-def verdict(outcome: Outcome, label: int, target: int | None) -> tuple[str, str]:
-    """(css class, text) of a model's verdict: already wrong, fooled, or held."""
+def verdict(outcome: Outcome, label: int, target: int | None, *, guessed_by: str | None = None,
+            not_a_digit: bool = False) -> tuple[str, str]:
+    """(css class, text) of a model's verdict.
+
+    ``label`` is the true or stated label, or, with ``guessed_by``, that model's guess (a drawing nobody labelled):
+    "already wrong" then only means "disagrees with the guess", and says so. A targeted attack (``target``)
+    reached its target, or missed it (the model held, or went wrong elsewhere); an untargeted one fooled the model
+    or not. On an input that is ``not_a_digit`` there is no verdict, only the answer.
+    """
     probability = float(outcome.adversarial_probs[outcome.prediction])
+    says = f"{outcome.prediction} ({probability:.0%})"
+    if not_a_digit:
+        return "none", f"NO VERDICT: not a digit · says {says}"
     if outcome.clean_prediction != label:
+        if guessed_by is not None:
+            return "wrong", f"ALREADY WRONG? says {outcome.clean_prediction}, {guessed_by} guessed {label}"
         return "wrong", f"ALREADY WRONG before the attack (says {outcome.clean_prediction})"
+    if target is not None:
+        if outcome.prediction == target:
+            return "fooled", f"🎯 REACHED {target} → says {says}"
+        if outcome.prediction == label:
+            return "held", f"✓ MISSED {target} → still {says}"
+        return "missed", f"MISSED {target} → says {says}, wrong but not the target"
     if outcome.fooled(label):
-        aim = ""
-        if target is not None:
-            aim = " · hit the target" if outcome.prediction == target else f" · missed the target {target}"
-        return "fooled", f"✗ FOOLED → says {outcome.prediction} ({probability:.0%}){aim}"
-    return "held", f"✓ HELD → still {outcome.prediction} ({probability:.0%})"
+        return "fooled", f"✗ FOOLED → says {says}"
+    return "held", f"✓ HELD → still {says}"
 
 
 def _model_heading(name: str) -> str:
@@ -74,8 +92,10 @@ def _model_heading(name: str) -> str:
     return f"### :{markdown_colour_of(name)}[{name}]"
 
 
-def show_outcome(outcome: Outcome, info: ModelInfo, image: np.ndarray, label: int, scenario: Scenario) -> None:
-    """One model's column (``info``: its roster entry); ``image`` is the clean digit."""
+def show_outcome(outcome: Outcome, info: ModelInfo, image: np.ndarray, label: int, scenario: Scenario,
+                 guessed_by: str | None = None, not_a_digit: bool = False) -> None:
+    """One model's column (``info``: its roster entry); ``image`` is the clean digit; ``guessed_by`` and
+    ``not_a_digit`` as for ``verdict``."""
     st.markdown(_model_heading(outcome.model))
     st.caption(info.summary)
     clean_p = float(outcome.clean_probs[outcome.clean_prediction])
@@ -96,7 +116,7 @@ def show_outcome(outcome: Outcome, info: ModelInfo, image: np.ndarray, label: in
         else:
             st.caption(f"Only {size:.3g} of ε = {scenario.epsilon:g} ({scenario.norm.label}) is left after "
                        "clipping to valid pixel values [0, 1].")
-    kind, text = verdict(outcome, label, scenario.target)
+    kind, text = verdict(outcome, label, scenario.target, guessed_by=guessed_by, not_a_digit=not_a_digit)
     st.markdown(f'<div class="advdemo-verdict advdemo-{kind}">{text}</div>', unsafe_allow_html=True)
     st.altair_chart(charts.confidence_bars(outcome, label), width="stretch")
     if outcome.noisy_probs is not None and outcome.noise_prediction is not None:
@@ -121,13 +141,15 @@ def export_npz(digit: InputDigit, label: int, scenario: Scenario, outcomes: Sequ
     return buffer.getvalue()
 
 
-def _resolve_label(digit: InputDigit, entries: dict[str, ModelEntry], available: Sequence[str]) -> tuple[int, str]:
-    """The label to attack away from, and where it comes from."""
+def _resolve_label(digit: InputDigit, entries: dict[str, ModelEntry],
+                   available: Sequence[str]) -> tuple[int, str, str | None]:
+    """The label to attack away from, where it comes from, and the model whose guess it is (None: a true or
+    stated label)."""
     if digit.label is not None:
-        return digit.label, "true label" if digit.origin == "gallery" else "the digit you stated"
+        return digit.label, "true label" if digit.origin == "gallery" else "the digit you stated", None
     judge = TRANSFER_SOURCE if TRANSFER_SOURCE in available else available[0]
     label = resources.clean_prediction((entries[judge].key,), digit.image)
-    return label, f"the {judge} model's answer on the clean image; say which digit it is to change it"
+    return label, f"the {judge} model's answer on the clean image; say which digit it is to change it", judge
 
 
 def sweep_view(keys: resources.ModelKeys, names: tuple[str, ...], digit: InputDigit, label: int,
@@ -230,14 +252,17 @@ def batch_view(keys: resources.ModelKeys, names: tuple[str, ...], scenario: Scen
 @st.fragment
 def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) -> None:
     """The sidebar's controls and everything computed from them (reruns alone when a control moves)."""
+    state.keep_values(state.KEPT_ATTACK)
     available = [name for name, entry in entries.items() if entry.error is None]
-    chosen = controls.sidebar_controls(available, {name: entries[name].info.summary for name in available})
+    label, label_source, guessed_by = (_resolve_label(digit, entries, available) if digit is not None and available
+                                       else (None, "", None))
+    chosen = controls.sidebar_controls(available, {name: entries[name].info.summary for name in available}, label)
     scenario, names = chosen.scenario, tuple(chosen.models)
     state.write_url(scenario, names)
     if not available:
         st.error("No model could be loaded: see the messages above.")
         return
-    if digit is None:
+    if digit is None or label is None:
         return
     if not names:
         st.warning("Select at least one model in the sidebar.")
@@ -246,7 +271,6 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
         st.error(f"The transfer attack is crafted on the **{scenario.transfer_from}** model, which is unavailable (see "
                  "above). Choose white-box gradients in the sidebar.")
         return
-    label, label_source = _resolve_label(digit, entries, available)
     needed = list(names) + ([scenario.transfer_from] if scenario.source is Source.TRANSFER and
                             scenario.transfer_from not in names else [])
     keys = tuple(entries[name].key for name in needed)
@@ -255,8 +279,8 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
     budget = scenario.strongest_config().describe() if strongest else ""
     st.caption(f"Computed now on this digit{f' with {budget} per model (untargeted)' if strongest else ''}. "
                f"Label {label}: {label_source}.")
-    if scenario.target is not None and scenario.target == label:
-        st.warning(f"The target {scenario.target} is the digit's own label: choose another target digit.")
+    if digit.not_a_digit is not None:
+        st.warning(MEANINGLESS, icon=":material/help:")
     count = attacked_models(scenario, names)
     with strongest_spinner(scenario, f"Running the strongest attack ({budget}) on {count} "
                                      f"model{'s' if count > 1 else ''}: about 1-2 s per model (longer the "
@@ -264,7 +288,8 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
         outcomes = resources.outcomes(keys, names, digit.image, label, scenario, chosen.noise)
     for column, outcome in zip(st.columns(len(outcomes), gap="large"), outcomes):
         with column:
-            show_outcome(outcome, entries[outcome.model].info, digit.image, label, scenario)
+            show_outcome(outcome, entries[outcome.model].info, digit.image, label, scenario, guessed_by,
+                         digit.not_a_digit is not None)
     st.download_button("Download this example (.npz)", export_npz(digit, label, scenario, outcomes),
                        file_name="adversarial-example.npz", mime="application/octet-stream", on_click="ignore",
                        icon=":material/download:")

@@ -1,4 +1,4 @@
-"""Projector-friendly styling: larger type and bold, high-contrast verdict badges."""
+"""Projector-friendly styling: larger type and bold, high-contrast verdict badges; room for the canvas's toolbar."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ html { font-size: 18px; }
 .advdemo-fooled { background: #C0151B; }
 .advdemo-held { background: #1B7F3B; }
 .advdemo-wrong { background: #4A4A4A; }
+.advdemo-missed { background: #8A4B00; }
+.advdemo-none { background: #FFFFFF; color: #4A4A4A; border: 2px dashed #4A4A4A; }
+/* The canvas's toolbar (undo, redo, reset) appears 2.65rem above the canvas on hover: leave it that room, so
+   that it does not cover the Gallery / Draw / Upload choice above. */
+.stElementContainer[class*="st-key-canvas_"] { margin-top: 2rem; }
 </style>
 """
 
