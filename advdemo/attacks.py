@@ -27,6 +27,7 @@ Works on any Keras classifier that maps images to logits.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import numpy as np
@@ -114,12 +115,21 @@ def take_step(images: tf.Tensor, delta: tf.Tensor, gradient: tf.Tensor, epsilon,
     return clip_to_range(images, norms.project(delta + step, epsilon, setup.norm), setup.clip_min, setup.clip_max)
 
 
-def _start(images: tf.Tensor, epsilon: tf.Tensor, setup: Setup) -> tf.Tensor:
-    """The first ``delta``: 0, or uniform in the ball (clipped to the pixel range)."""
+def _start(images: tf.Tensor, epsilon: tf.Tensor, setup: Setup, seed: tf.Tensor | None = None) -> tf.Tensor:
+    """The first ``delta``: 0, or uniform in the ball (clipped to the pixel range); drawn from ``seed`` (a
+    stateless seed, shape (2,)) if given, else from TensorFlow's global random state."""
     if not setup.random_init:
         return tf.zeros_like(images)
-    return clip_to_range(images, norms.random_in_ball(tf.shape(images), epsilon, setup.norm, images.dtype),
-                         setup.clip_min, setup.clip_max)
+    if seed is None:
+        point = norms.random_in_ball(tf.shape(images), epsilon, setup.norm, images.dtype)
+    else:
+        point = norms.random_in_ball(tf.shape(images), epsilon, setup.norm, images.dtype, seed=seed)
+    return clip_to_range(images, point, setup.clip_min, setup.clip_max)
+
+
+def _restart_seed(seed: tf.Tensor | None, restart: int) -> tf.Tensor | None:
+    """The stateless seed of restart number ``restart`` (None: unseeded)."""
+    return None if seed is None else tf.random.experimental.stateless_fold_in(seed, restart)
 
 
 def _evaluator(model, images, labels, targets, setup: Setup, reference_logits):
@@ -145,36 +155,52 @@ def _better_of(candidate, score, best_images, best_scores):
             tf.where(better, score, best_scores))
 
 
-def _pgd_once(model, images, labels, targets, budget: Budget, setup: Setup, reference_logits=None):
-    """One PGD run from one start. Returns (adversarial images, their scores).
+def _pgd_loop(model, images, labels, targets, budget: Budget, setup: Setup, reference_logits=None, seed=None,
+              record: bool = False):
+    """The PGD loop from one start: (adversarial images, their scores, trace).
 
     With ``setup.keep_worst`` the images are the worst case over the iterates x_1..x_T; without it
-    (training, exactly NSL's semantics) they are the last iterate x_T, and the scores are zeros.
+    (training, exactly NSL's semantics) they are the last iterate x_T, and the scores are zeros. With
+    ``record`` the trace is (every iterate x_0..x_T, (T + 1, batch, ...); their scores, (T + 1, batch)), else ().
     """
     evaluate = _evaluator(model, images, labels, targets, setup, reference_logits)
-    delta = _start(images, budget.epsilon, setup)
+    delta = _start(images, budget.epsilon, setup, seed)
     best_images = tf.clip_by_value(images + delta, setup.clip_min, setup.clip_max)
     best_scores = tf.fill([tf.shape(images)[0]], tf.constant(-np.inf, images.dtype))
+    trace = ((tf.TensorArray(images.dtype, size=budget.steps + 1), tf.TensorArray(images.dtype, size=budget.steps + 1))
+             if record else ())
 
-    def body(t, delta, best_images, best_scores):
+    def body(t, delta, best_images, best_scores, trace):
         adversarial, _, score, gradient = evaluate(delta)
         if setup.keep_worst:  # x_0 (the clean image or the random start) is no candidate: FGSM returns x_1.
             best_images, best_scores = tf.cond(
                 t > 0, lambda: _better_of(adversarial, score, best_images, best_scores),
                 lambda: (best_images, best_scores))
+        if record:
+            trace = (trace[0].write(t, adversarial), trace[1].write(t, score))
         delta = take_step(images, delta, gradient, budget.epsilon, budget.step_size, setup)
-        return t + 1, delta, best_images, best_scores
+        return t + 1, delta, best_images, best_scores, trace
 
-    _, delta, best_images, best_scores = tf.while_loop(
-        lambda t, *_: t < budget.steps, body, (tf.constant(0), delta, best_images, best_scores))
+    _, delta, best_images, best_scores, trace = tf.while_loop(
+        lambda t, *_: t < budget.steps, body, (tf.constant(0), delta, best_images, best_scores, trace))
     final_images = tf.clip_by_value(images + delta, setup.clip_min, setup.clip_max)
+    if record:
+        _, _, final_scores, _ = evaluate(delta)
+        trace = (trace[0].write(budget.steps, final_images).stack(), trace[1].write(budget.steps, final_scores).stack())
     if not setup.keep_worst:
-        return final_images, tf.zeros_like(best_scores)
-    _, _, final_scores, _ = evaluate(delta)
-    return _better_of(final_images, final_scores, best_images, best_scores)
+        return final_images, tf.zeros_like(best_scores), trace
+    if not record:
+        _, _, final_scores, _ = evaluate(delta)
+    return (*_better_of(final_images, final_scores, best_images, best_scores), trace)
 
 
-def _apgd_once(model, images, labels, targets, budget: Budget, setup: Setup, reference_logits=None):
+def _pgd_once(model, images, labels, targets, budget: Budget, setup: Setup, reference_logits=None, seed=None):
+    """One PGD run from one start (``_pgd_loop``). Returns (adversarial images, their scores)."""
+    adversarial, scores, _ = _pgd_loop(model, images, labels, targets, budget, setup, reference_logits, seed)
+    return adversarial, scores
+
+
+def _apgd_once(model, images, labels, targets, budget: Budget, setup: Setup, reference_logits=None, seed=None):
     """One APGD run from a random start (see the module docstring). Returns (worst images, their scores)."""
     evaluate = _evaluator(model, images, labels, targets, setup, reference_logits)
     batch = tf.shape(images)[0]
@@ -187,7 +213,7 @@ def _apgd_once(model, images, labels, targets, budget: Budget, setup: Setup, ref
         return clip_to_range(images, norms.project(candidate_delta, budget.epsilon, setup.norm),
                              setup.clip_min, setup.clip_max)
 
-    delta = _start(images, budget.epsilon, setup)
+    delta = _start(images, budget.epsilon, setup, seed)
     adversarial, loss, score, gradient = evaluate(delta)
     state = dict(
         t=tf.constant(0), delta=delta, previous=delta, gradient=gradient, loss=loss,
@@ -245,21 +271,35 @@ def _targets(model, images, labels, rank: int | None, target_class: int | None):
 
 
 def _restarts(model, images, labels, budget: Budget, setup: Setup, restarts: int, target_rank: int | None = None,
-              target_class: int | None = None, reference_logits=None):
-    """``restarts`` runs (PGD or APGD), keeping the worst case per example."""
+              target_class: int | None = None, reference_logits=None, seed=None):
+    """``restarts`` runs (PGD or APGD), keeping the worst case per example; restart ``r`` starts from
+    ``_restart_seed(seed, r)`` (unseeded without a ``seed``)."""
     run = _apgd_once if setup.adaptive_step else _pgd_once
     labels = tf.cast(labels, tf.int32)
     targets = _targets(model, images, labels, target_rank, target_class)
-    best_images, best_scores = run(model, images, labels, targets, budget, setup, reference_logits)
-    for _ in range(restarts - 1):
-        candidate, scores = run(model, images, labels, targets, budget, setup, reference_logits)
+    best_images, best_scores = run(model, images, labels, targets, budget, setup, reference_logits,
+                                   _restart_seed(seed, 0))
+    for restart in range(1, restarts):
+        candidate, scores = run(model, images, labels, targets, budget, setup, reference_logits,
+                                _restart_seed(seed, restart))
         best_images, best_scores = _better_of(candidate, scores, best_images, best_scores)
     return tf.stop_gradient(best_images)
+
+
+def _trajectory(model, images, labels, budget: Budget, setup: Setup, target_rank: int | None = None,
+                target_class: int | None = None, seed=None):
+    """The first restart of ``_restarts``'s PGD, recorded: (its result, every iterate, their scores)."""
+    labels = tf.cast(labels, tf.int32)
+    targets = _targets(model, images, labels, target_rank, target_class)
+    adversarial, _, (iterates, scores) = _pgd_loop(model, images, labels, targets, budget, setup,
+                                                   seed=_restart_seed(seed, 0), record=True)
+    return adversarial, iterates, scores
 
 
 #: The same loop compiled once per (model, setup, restarts, target); epsilon, step size and step count are
 #: tensors, so moving a slider does not retrace.
 _compiled_restarts = tf.function(_restarts, reduce_retracing=True)
+_compiled_trajectory = tf.function(_trajectory, reduce_retracing=True)
 
 
 def _budget(config: AttackConfig) -> Budget:
@@ -312,7 +352,13 @@ def _check_inputs(images: np.ndarray, labels: np.ndarray, config: AttackConfig) 
     return images, labels
 
 
-def attack(model, images: np.ndarray, labels: np.ndarray, config: AttackConfig, batch_size: int = 1000) -> np.ndarray:
+def _seed_of(seed: int | None, batch_start: int) -> tf.Tensor | None:
+    """The stateless seed of the batch starting at ``batch_start`` of an attack seeded with ``seed``."""
+    return None if seed is None else tf.constant([seed, batch_start], tf.int64)
+
+
+def attack(model, images: np.ndarray, labels: np.ndarray, config: AttackConfig, batch_size: int = 1000,
+           seed: int | None = None) -> np.ndarray:
     """Adversarial versions of ``images`` against ``model`` (compiled, batched; the main entry point).
 
     Args:
@@ -322,6 +368,8 @@ def attack(model, images: np.ndarray, labels: np.ndarray, config: AttackConfig, 
         config: the attack, e.g. ``AttackConfig.fgsm(0.2)``, ``AttackConfig.pgd(0.2, steps=40, restarts=3)``
             or ``AttackConfig.apgd(0.3, loss="dlr", target_rank=2)``.
         batch_size: images attacked at once.
+        seed: draws the random starts from this seed (the same seed, images and batches give the same
+            starts, whatever else ran before); ``None``: from TensorFlow's global random state.
 
     Returns:
         float32 array shaped like ``images``: every example within ``config.epsilon`` of the original in
@@ -334,12 +382,59 @@ def attack(model, images: np.ndarray, labels: np.ndarray, config: AttackConfig, 
     outputs = [
         _compiled_restarts(model, tf.constant(images[start:start + batch_size]),
                            tf.constant(labels[start:start + batch_size]), budget, setup, config.restarts,
-                           config.target_rank, config.target_class).numpy()
+                           config.target_rank, config.target_class, None, _seed_of(seed, start)).numpy()
         for start in range(0, len(images), batch_size)
     ]
     if not outputs:
         return images.copy()
     return np.concatenate(outputs, axis=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Trajectory:
+    """Every iterate of one PGD run (FGSM: one step), as ``attack`` computes it.
+
+    Attributes:
+        iterates: float32 (steps + 1, n, ...): x_0 (the clean image, or the random start) to x_T.
+        scores: float32 (steps + 1, n): the score ``attack`` keeps the worst case by (the loss, plus a large
+            bonus where the model is fooled).
+        kept: int (n,): the step ``attack`` returns for each image: the worst of x_1..x_T (the first one with
+            the highest score), often but not always the last; with ``keep_worst`` off it would be the last.
+    """
+
+    iterates: np.ndarray
+    scores: np.ndarray
+    kept: np.ndarray
+
+    @property
+    def result(self) -> np.ndarray:
+        """The images ``attack`` returns (n, ...): each image's iterate ``kept``."""
+        return self.iterates[self.kept, np.arange(self.iterates.shape[1])]
+
+
+def pgd_trajectory(model, images: np.ndarray, labels: np.ndarray, config: AttackConfig,
+                   seed: int | None = None) -> Trajectory:
+    """The PGD (or FGSM) run of ``attack(model, images, labels, config, seed=seed)``, step by step: the same
+    compiled loop (``_pgd_loop``), recording every iterate. All ``images`` form one batch (as ``attack``'s
+    first batch); with ``config.restarts > 1`` this is the first restart only.
+
+    ``result`` equals ``attack``'s output when ``seed`` is given (the same random start) or there is no random
+    start. The last iterate is what ``attack_tensor`` (NSL's semantics) returns.
+
+    Raises:
+        ValueError: an APGD config (its adaptive steps are no single PGD path), or bad inputs.
+    """
+    if config.adaptive_step:
+        raise ValueError("APGD's steps adapt per image and restart from the best point: it has no PGD trajectory")
+    images, labels = _check_inputs(images, labels, config)
+    result, iterates, scores = _compiled_trajectory(model, tf.constant(images), tf.constant(labels), _budget(config),
+                                                    setup_of(config), config.target_rank, config.target_class,
+                                                    _seed_of(seed, 0))
+    iterates, result = iterates.numpy(), result.numpy()
+    # the loop's result is a copy of one iterate: the first of x_1..x_T equal to it (x_0 only if none is)
+    same = np.stack([np.all((step == result).reshape(len(result), -1), axis=1) for step in iterates])
+    kept = np.where(same[1:].any(axis=0), 1 + np.argmax(same[1:], axis=0), 0)
+    return Trajectory(iterates, scores.numpy(), kept)
 
 
 def fgsm(model, images: np.ndarray, labels: np.ndarray, epsilon: float, norm: Norm | str = Norm.LINF) -> np.ndarray:

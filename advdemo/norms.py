@@ -186,26 +186,38 @@ def project(delta: tf.Tensor, epsilon: float | tf.Tensor, norm: Norm) -> tf.Tens
 
 
 def random_in_ball(shape: tf.TensorShape | list[int] | tf.Tensor, epsilon: float | tf.Tensor, norm: Norm,
-                   dtype: tf.DType = tf.float32) -> tf.Tensor:
-    """Points drawn uniformly from the ``epsilon`` ball of ``norm``, one per example: a tensor of ``shape``."""
+                   dtype: tf.DType = tf.float32, seed: tf.Tensor | None = None) -> tf.Tensor:
+    """Points drawn uniformly from the ``epsilon`` ball of ``norm``, one per example: a tensor of ``shape``.
+
+    ``seed``: a stateless seed (int, shape (2,)): the same seed gives the same points, whatever ran before;
+    ``None`` draws from TensorFlow's global random state.
+    """
     epsilon = tf.cast(epsilon, dtype)
+
+    def uniform(draw_shape, low=0.0, high=1.0, draw: int = 0):
+        if seed is None:
+            return tf.random.uniform(draw_shape, low, high, dtype=dtype)
+        return tf.random.stateless_uniform(draw_shape, tf.random.experimental.stateless_fold_in(seed, draw), low,
+                                           high, dtype=dtype)
+
     if norm is Norm.LINF:
-        return tf.random.uniform(shape, -epsilon, epsilon, dtype=dtype)
+        return uniform(shape, -epsilon, epsilon)
     flat_shape = tf.stack([tf.convert_to_tensor(shape)[0], -1])
     if norm is Norm.L2:
         # A Gaussian direction, and a radius distributed as eps * u^(1/n) (uniform volume).
-        direction = tf.random.normal(shape, dtype=dtype)
+        direction = (tf.random.normal(shape, dtype=dtype) if seed is None else
+                     tf.random.stateless_normal(shape, tf.random.experimental.stateless_fold_in(seed, 0), dtype=dtype))
         flat = tf.reshape(direction, flat_shape)
         n = tf.cast(tf.shape(flat)[1], dtype)
-        radius = epsilon * tf.random.uniform([tf.shape(flat)[0]], dtype=dtype) ** (1.0 / n)
+        radius = epsilon * uniform([tf.shape(flat)[0]], draw=1) ** (1.0 / n)
         flat = flat / tf.maximum(tf.norm(flat, axis=1, keepdims=True), 1e-12) * radius[:, None]
         return tf.reshape(flat, shape)
     if norm is Norm.L1:
         # n+1 exponentials normalised by their sum: the first n are uniform in the simplex's interior;
         # random signs then make them uniform in the L1 ball.
-        magnitudes = tf.reshape(-tf.math.log(tf.random.uniform(shape, 1e-12, 1.0, dtype=dtype)), flat_shape)
-        slack = -tf.math.log(tf.random.uniform([tf.shape(magnitudes)[0], 1], 1e-12, 1.0, dtype=dtype))
+        magnitudes = tf.reshape(-tf.math.log(uniform(shape, 1e-12, 1.0)), flat_shape)
+        slack = -tf.math.log(uniform([tf.shape(magnitudes)[0], 1], 1e-12, 1.0, draw=1))
         total = tf.reduce_sum(magnitudes, axis=1, keepdims=True) + slack
-        signs = tf.sign(tf.random.uniform(tf.shape(magnitudes), -1.0, 1.0, dtype=dtype))
+        signs = tf.sign(uniform(tf.shape(magnitudes), -1.0, 1.0, draw=2))
         return tf.reshape(signs * magnitudes / total * epsilon, shape)
     raise ValueError(f"unknown norm {norm!r}")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from advdemo.attacks import attack
+from advdemo.attacks import attack, pgd_trajectory
 from advdemo.config import EPSILON_DEFAULTS, AttackConfig, Norm
 from advdemo.evaluation import SWEEP_EPSILONS
 from advdemo.models import predict_logits
@@ -31,6 +31,9 @@ NUM_CLASSES = 10
 MAX_PGD_STEPS = 100
 #: Step sizes offered for PGD, as fractions of eps.
 STEP_FRACTIONS: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+#: The seed of every random start the app draws (``attack(..., seed=ATTACK_SEED)``): the same digit and scenario
+#: always give the same picture, and the PGD step-through retraces exactly what section 2 shows.
+ATTACK_SEED = 0
 
 
 class Method(enum.StrEnum):
@@ -280,7 +283,7 @@ def craft(models: Mapping[str, Any], names: Sequence[str], images: np.ndarray, l
         config = scenario.config(epsilon)
 
         def run(model: Any) -> np.ndarray:
-            return attack(model, batch, labels, config)[..., 0]
+            return attack(model, batch, labels, config, seed=ATTACK_SEED)[..., 0]
     if scenario.source is Source.TRANSFER:
         if scenario.transfer_from not in models:
             raise MissingSourceError(f"a transfer attack is crafted on the {scenario.transfer_from!r} model, which "
@@ -350,6 +353,66 @@ def analyse(models: Mapping[str, Any], names: Sequence[str], image: np.ndarray, 
         outcomes.append(Outcome(name, clean_probs, adv, adv_probs, norms, crafted_on, noisy, noisy_probs,
                                 noise_norm))
     return outcomes
+
+
+def distance_to_boundary(deltas: np.ndarray, epsilon: float, norm: Norm) -> np.ndarray:
+    """eps - ||delta|| in ``norm`` for each perturbation of ``deltas`` (k, 28, 28): how far each still is from the
+    eps-ball's boundary (0: on it), float64 (k,)."""
+    sizes = measure(tf.constant(as_batch(deltas)), norm).numpy().astype(np.float64)
+    return float(epsilon) - sizes
+
+
+@dataclasses.dataclass(frozen=True)
+class StepThrough:
+    """One PGD (or FGSM) run on one digit, step by step, as ``craft`` runs it.
+
+    Attributes:
+        model: whose predictions are shown; crafted_on: whose gradients made the steps (the model itself, or
+            the transfer source).
+        images: float32 (steps + 1, 28, 28): x_0 (the clean image, or the random start) to x_T.
+        probs: float32 (steps + 1, 10): ``model``'s class probabilities on each.
+        distances: float64 (steps + 1,): eps - ||x_t - x|| in the scenario's norm.
+        kept: the step the attack returns (section 2's image): the worst of x_1..x_T for ``crafted_on``.
+    """
+
+    model: str
+    crafted_on: str
+    images: np.ndarray
+    probs: np.ndarray
+    distances: np.ndarray
+    kept: int
+
+    @property
+    def steps(self) -> int:
+        return len(self.images) - 1
+
+    def prediction(self, step: int) -> int:
+        return int(np.argmax(self.probs[step]))
+
+    def confidence(self, step: int) -> float:
+        """The probability of the predicted class at ``step``."""
+        return float(self.probs[step, self.prediction(step)])
+
+
+def step_through(models: Mapping[str, Any], name: str, image: np.ndarray, label: int,
+                 scenario: Scenario) -> StepThrough:
+    """Every step of the scenario's FGSM or PGD on ``image`` (28, 28) for the model ``name``: the attack of
+    ``craft`` (crafted on ``name``, or on the transfer source), recorded by ``advdemo.attacks.pgd_trajectory``
+    from the same random start (``ATTACK_SEED``), with ``name``'s predictions at each step.
+
+    Raises:
+        ValueError: the strongest attack (an ensemble, with no single path).
+        MissingSourceError: a transfer attack whose source model is not loaded.
+    """
+    config = scenario.config()
+    crafted_on = scenario.transfer_from if scenario.source is Source.TRANSFER else name
+    if crafted_on not in models:
+        raise MissingSourceError(f"the attack is crafted on the {crafted_on!r} model, which is not available")
+    image = np.asarray(image, dtype=np.float32)
+    trajectory = pgd_trajectory(models[crafted_on], as_batch(image), np.array([label]), config, seed=ATTACK_SEED)
+    images = trajectory.iterates[:, 0, :, :, 0]
+    return StepThrough(name, crafted_on, images, probabilities(models[name], images),
+                       distance_to_boundary(images - image, scenario.epsilon, scenario.norm), int(trajectory.kept[0]))
 
 
 def clean_prediction(model: Any, image: np.ndarray) -> int:

@@ -20,12 +20,12 @@ import keras
 import numpy as np
 import streamlit as st
 
-from advdemo import registry
+from advdemo import export, registry
 from advdemo.cards import read_card
 from advdemo.data import Gallery, load_gallery
 from advdemo.models import ModelFileError, load_model
 from advdemo.ui import analysis, charts
-from advdemo.ui.analysis import BatchResult, Outcome, Scenario, Sweep
+from advdemo.ui.analysis import BatchResult, Outcome, Scenario, StepThrough, Sweep
 
 #: (modification time in ns, size in bytes) of a file, or None when it does not exist.
 Stamp = tuple[int, int] | None
@@ -193,6 +193,20 @@ def outcomes(keys: ModelKeys, names: tuple[str, ...], image: np.ndarray, label: 
              noise: bool) -> list[Outcome]:
     """``analysis.analyse``, cached per (models, image, label, scenario)."""
     return analysis.analyse(_models(keys), names, image, label, scenario, noise)
+
+
+@st.cache_data(show_spinner="Recording every step of the attack…", max_entries=64)
+def step_through(keys: ModelKeys, name: str, image: np.ndarray, label: int, scenario: Scenario) -> StepThrough:
+    """``analysis.step_through``, cached per (models, model, image, label, scenario)."""
+    return analysis.step_through(_models(keys), name, image, label, scenario)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def rounding_check(keys: ModelKeys, name: str, image: np.ndarray) -> export.RoundingCheck:
+    """``export.rounding_check`` of ``image`` (28, 28) for the model ``name``: its answer on the float image and on
+    the 8-bit PNG, cached."""
+    model = _models(keys)[name]
+    return export.rounding_check(lambda images: analysis.probabilities(model, images), image)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -18,7 +18,7 @@ import streamlit as st
 
 from advdemo.config import Norm
 from advdemo.registry import TRANSFER_SOURCE, ModelInfo, markdown_colour_of
-from advdemo.ui import card_figures, charts, controls, resources, state
+from advdemo.ui import card_figures, charts, controls, downloads, quiz, resources, state, stepthrough
 from advdemo.ui.analysis import (
     Method,
     Outcome,
@@ -32,6 +32,7 @@ from advdemo.ui.resources import ModelEntry
 BATCH_SIZE = state.BATCH_SIZE
 #: The detail views' tab labels (their names in the URL: ``state.VIEWS``).
 VIEW_SWEEP, VIEW_CURVES, VIEW_BATCH = state.VIEW_SWEEP, state.VIEW_CURVES, state.VIEW_BATCH
+VIEW_STEPS, VIEW_QUIZ = state.VIEW_STEPS, state.VIEW_QUIZ
 #: Above the models' answers on an input that does not look like a digit.
 MEANINGLESS = ("**No verdicts: this does not look like a digit** (see section 1). The models answer anyway, because "
                "a network always picks one of the ten digits, however little the input resembles one: their answers "
@@ -293,9 +294,10 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
     st.download_button("Download this example (.npz)", export_npz(digit, label, scenario, outcomes),
                        file_name="adversarial-example.npz", mime="application/octet-stream", on_click="ignore",
                        icon=":material/download:")
+    downloads.export_buttons(keys, digit.image, label, title_of(scenario), outcomes)
     st.subheader("3 · Look closer")
-    sweep_tab, curves_tab, batch_tab = st.tabs([VIEW_SWEEP, VIEW_CURVES, VIEW_BATCH], key=state.VIEW,
-                                               on_change="rerun")
+    sweep_tab, curves_tab, batch_tab, steps_tab, quiz_tab = st.tabs(
+        [VIEW_SWEEP, VIEW_CURVES, VIEW_BATCH, VIEW_STEPS, VIEW_QUIZ], key=state.VIEW, on_change="rerun")
     if sweep_tab.open:
         with sweep_tab:
             sweep_view(keys, names, digit, label, scenario)
@@ -305,3 +307,9 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
     if batch_tab.open:
         with batch_tab:
             batch_view(keys, names, scenario)
+    if steps_tab.open:
+        with steps_tab:
+            stepthrough.stepthrough_view(keys, names, digit.image, label, scenario)
+    if quiz_tab.open:
+        with quiz_tab:
+            quiz.quiz_view(keys, names, scenario)

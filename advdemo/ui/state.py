@@ -60,17 +60,31 @@ BATCH_SIZE = 32
 VIEW_SWEEP = "This digit: ε sweep"
 VIEW_CURVES = "Test set: accuracy vs ε"
 VIEW_BATCH = f"A batch of {BATCH_SIZE}"
+VIEW_STEPS = "PGD step by step"
+VIEW_QUIZ = "Quiz"
 #: The detail views (tabs) by their name in the URL.
-VIEWS = {"sweep": VIEW_SWEEP, "curves": VIEW_CURVES, "batch": VIEW_BATCH}
+VIEWS = {"sweep": VIEW_SWEEP, "curves": VIEW_CURVES, "batch": VIEW_BATCH, "steps": VIEW_STEPS, "quiz": VIEW_QUIZ}
 BATCH_START = "batch_start"
+#: The step-through (``advdemo.ui.stepthrough``): its model, the step shown, and whether it plays.
+STEP_MODEL = "step_model"
+STEP_INDEX = "step_index"
+STEP_PLAYING = "step_playing"
+#: The quiz (``advdemo.ui.quiz``): its model and kind of round (widgets); its seed, round number, score (right,
+#: asked) and the answer to the current round (kind, round number, answer), numbers only.
+QUIZ_MODEL = "quiz_model"
+QUIZ_KIND = "quiz_kind"
+QUIZ_SEED = "quiz_seed"
+QUIZ_ROUND = "quiz_round"
+QUIZ_SCORE = "quiz_score"
+QUIZ_ANSWER = "quiz_answer"
 _URL_RESTORED = "_url_restored"
 #: What the link could not use as given (one line, shown on the page), or None.
 URL_NOTE = "url_note"
 #: Widgets whose value outlives a run in which they are not shown (Streamlit forgets those otherwise): the gallery
 #: digit and the stated label while another input is shown (the input section's), the tab, the target, PGD's
-#: settings and the transfer source while hidden (the attack fragment's).
+#: settings, the transfer source, and the step-through's and the quiz's choices while hidden (the attack fragment's).
 KEPT_INPUT = (GALLERY_INDEX, STATED_LABEL)
-KEPT_ATTACK = (VIEW, TARGET, STEPS, STEP_FRACTION, RANDOM_START, TRANSFER_FROM)
+KEPT_ATTACK = (VIEW, TARGET, STEPS, STEP_FRACTION, RANDOM_START, TRANSFER_FROM, STEP_MODEL, QUIZ_MODEL, QUIZ_KIND)
 
 
 def eps_key(norm: Norm) -> str:

@@ -1,0 +1,157 @@
+"""Section 3's "PGD step by step" tab: the sidebar's PGD (FGSM: its one step) on this digit for one model, played,
+paused or stepped through. At each step: the image, the model's prediction and confidence, and how far the
+perturbation is from the eps-ball's boundary (eps - ||delta|| in the scenario's norm).
+
+The steps are ``advdemo.attacks.pgd_trajectory``'s, from the same random start as section 2's attack
+(``analysis.ATTACK_SEED``), so the step the attack returns is section 2's image exactly. Playing is a fragment that
+reruns itself every ``PLAY_SECONDS`` and moves one step each time; it exists only while playing (as the training
+panel's live progress does), so a paused player costs nothing.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from advdemo.ui import charts, resources, state
+from advdemo.ui.analysis import Method, Scenario, Source, StepThrough
+
+#: Seconds between two steps while playing.
+PLAY_SECONDS = 0.8
+STRONGEST_NOTE = ("The strongest attack is an ensemble (per image, the worst case over APGD runs and a gradient-free "
+                  "random search), not one path of steps, so there is nothing to step through. PGD, its main "
+                  "ingredient without the adaptive step size, can be.")
+
+
+def _switch_to_pgd() -> None:
+    st.session_state[state.METHOD] = Method.PGD
+
+
+def _go_to(step: int) -> None:
+    st.session_state[state.STEP_INDEX] = step
+    st.session_state[state.STEP_PLAYING] = False
+
+
+def _pause() -> None:
+    st.session_state[state.STEP_PLAYING] = False
+
+
+def _play(last: int) -> None:
+    """Play from the current step (from the start if the last step is shown)."""
+    if st.session_state.get(state.STEP_INDEX, 0) >= last:
+        st.session_state[state.STEP_INDEX] = 0
+    st.session_state[state.STEP_PLAYING] = True
+
+
+def format_distance(distance: float) -> str:
+    """eps - ||delta||, with float32 round-off on the boundary (|distance| < 1e-6) shown as 0."""
+    return "0" if abs(distance) < 1e-6 else f"{distance:.4g}"
+
+
+def step_caption(view: StepThrough, step: int, random_start: bool) -> str:
+    """What step ``step`` is: the start, the attack's result, or a step in between."""
+    if step == 0:
+        return "the random start inside the ε-ball" if random_start else "the clean image (no random start)"
+    if step == view.kept:
+        return "the attack's result (section 2's image)"
+    return f"after {step} step{'s' if step > 1 else ''}"
+
+
+def verdict_at(view: StepThrough, step: int, label: int, target: int | None) -> str:
+    prediction = view.prediction(step)
+    if target is not None:
+        return f"🎯 reached {target}" if prediction == target else f"not yet {target}"
+    return "✗ fooled" if prediction != label else "✓ still right"
+
+
+def steps_chart(view: StepThrough, label: int, step: int) -> alt.TopLevelMixin:
+    """The confidence in the label and the strongest other class at every step, a grey line at ``step``."""
+    others = view.probs.copy()
+    others[:, label] = -1.0
+    rows = ([{"step": t, "class": f"label {label}", "confidence": float(view.probs[t, label])}
+             for t in range(view.steps + 1)]
+            + [{"step": t, "class": "strongest other digit", "confidence": float(others[t].max())}
+               for t in range(view.steps + 1)])
+    colour = alt.Color("class:N", scale=alt.Scale(domain=[f"label {label}", "strongest other digit"],
+                                                  range=[charts.HELD_COLOUR, charts.FOOLED_COLOUR]), title=None)
+    lines = alt.Chart(pd.DataFrame(rows)).mark_line(point=True, strokeWidth=3).encode(
+        x=alt.X("step:Q", title="step", axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y("confidence:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"),
+                title=f"{view.model}'s confidence"),
+        color=colour, tooltip=["step", "class", alt.Tooltip("confidence:Q", format=".1%")])
+    rule = alt.Chart(pd.DataFrame({"step": [step]})).mark_rule(color="#888888", strokeWidth=3).encode(x="step:Q")
+    return (alt.layer(lines, rule).properties(height=240)
+            .configure_axis(labelFontSize=charts.FONT_SIZE, titleFontSize=charts.FONT_SIZE)
+            .configure_legend(labelFontSize=charts.FONT_SIZE, orient="bottom"))
+
+
+def _player(view: StepThrough, clean: np.ndarray, label: int, scenario: Scenario) -> None:
+    """The controls and the shown step; while playing, each run moves one step (and stops at the last)."""
+    last = view.steps
+    step = min(max(int(st.session_state.get(state.STEP_INDEX, 0)), 0), last)
+    if st.session_state.get(state.STEP_PLAYING):
+        step = min(step + 1, last)
+        st.session_state[state.STEP_PLAYING] = step < last
+    st.session_state[state.STEP_INDEX] = step
+    playing = bool(st.session_state.get(state.STEP_PLAYING, False))
+    previous, play, following = st.columns(3)
+    previous.button("Previous step", icon=":material/skip_previous:", on_click=_go_to, args=(step - 1,),
+                    disabled=step == 0, key="step_previous", width="stretch")
+    if playing:
+        play.button("Pause", icon=":material/pause:", on_click=_pause, key="step_pause", width="stretch")
+    else:
+        play.button("Play", icon=":material/play_arrow:", on_click=_play, args=(last,), key="step_play",
+                    width="stretch")
+    following.button("Next step", icon=":material/skip_next:", on_click=_go_to, args=(step + 1,),
+                     disabled=step == last, key="step_next", width="stretch")
+    st.slider("Step", 0, last, key=state.STEP_INDEX, on_change=_pause)
+    image, perturbation, words = st.columns([1, 1, 2])
+    image.image(charts.upscale(view.images[step]), width="stretch", caption=f"x_{step}")
+    picture, amplification = charts.perturbation_picture(view.images[step] - clean)
+    perturbation.image(picture, width="stretch", caption=f"perturbation ×{amplification:.1f} (red +, blue −)")
+    distance = float(view.distances[step])
+    size = scenario.epsilon - distance
+    random_start = scenario.method is Method.PGD and scenario.random_start
+    with words:
+        st.markdown(f"#### Step {step} of {last}: {step_caption(view, step, random_start)}")
+        st.markdown(f"{view.model} says **{view.prediction(step)}** ({view.confidence(step):.0%}) · "
+                    f"{verdict_at(view, step, label, scenario.target)}")
+        st.markdown(f"Distance to the ε-ball's boundary: ε − ‖δ‖ = {scenario.epsilon:g} − {size:.4g} = "
+                    f"**{format_distance(distance)}** ({scenario.norm.label})")
+    st.altair_chart(steps_chart(view, label, step), width="stretch")
+
+
+def _playing(view: StepThrough, clean: np.ndarray, label: int, scenario: Scenario) -> None:
+    """The player while it plays (a fragment rerun every PLAY_SECONDS). Paused or at the end, it reruns the page,
+    which draws the player without a timer."""
+    if not st.session_state.get(state.STEP_PLAYING):
+        st.rerun()
+    _player(view, clean, label, scenario)
+
+
+def stepthrough_view(keys: resources.ModelKeys, names: tuple[str, ...], image: np.ndarray, label: int,
+                     scenario: Scenario) -> None:
+    """The tab: a model choice, then the player of its steps."""
+    if scenario.method is Method.STRONGEST:
+        st.info(STRONGEST_NOTE)
+        st.button("Step through PGD instead", icon=":material/footprint:", on_click=_switch_to_pgd,
+                  key="step_use_pgd")
+        return
+    if st.session_state.get(state.STEP_MODEL) not in names:
+        st.session_state[state.STEP_MODEL] = names[0]
+    name = st.selectbox("Model", names, key=state.STEP_MODEL)
+    view = resources.step_through(keys, name, image, label, scenario)
+    crafted = (f"crafted on {view.crafted_on}'s gradients (transfer), {name}'s answers"
+               if scenario.source is Source.TRANSFER else f"on {name}'s own gradients")
+    start = "from a random start" if scenario.random_start and scenario.method is Method.PGD else "from the clean image"
+    title = scenario.describe().replace("eps=", "ε = ")
+    st.caption(f"{title}: {view.steps} step{'s' if view.steps > 1 else ''} {start}, {crafted}. Each step moves "
+               f"along the gradient's steepest-ascent direction, then is projected back into the ε-ball and onto "
+               f"valid pixels [0, 1]. The attack returns its strongest step (the highest loss, a step that fools "
+               f"{view.crafted_on} first): step {view.kept}, section 2's image exactly.")
+    if st.session_state.get(state.STEP_PLAYING):
+        st.fragment(_playing, run_every=PLAY_SECONDS)(view, image, label, scenario)
+    else:
+        _player(view, image, label, scenario)
