@@ -16,10 +16,12 @@ from advdemo.ui import explain, inputs, resources, results, state, style, traini
 
 TITLE = "Fooling a neural network, and making it robust"
 INTRO = (
-    "A tiny, deliberately chosen change to an image, of size **ε**, can make a neural network read the wrong "
-    "digit: an **adversarial example**. The same small CNN was trained three ways on MNIST: **base** normally, "
-    "**tutorial** with the NSL tutorial's adversarial regularization (FGSM neighbours), **robust** with TRADES "
-    "adversarial training (PGD). Pick a digit, then move **ε** in the sidebar."
+    "A small, deliberately chosen change to an image, of size **ε**, can make a neural network read the wrong "
+    "digit: an **adversarial example**. Small is not the same as invisible: at the default ε = 0.2 (L-inf) the "
+    "attacked digit sits on a grey haze anyone can see, so each model's column says how visible its change is and "
+    "the smallest ε that fools it on this digit. The same small CNN was trained three ways on MNIST: **base** "
+    "normally, **tutorial** with the NSL tutorial's adversarial regularization (FGSM neighbours), **robust** with "
+    "TRADES adversarial training (PGD). Pick a digit, then move **ε** in the sidebar."
 )
 
 
@@ -27,18 +29,23 @@ def main() -> None:
     """The page: input section, then the attack fragment (sidebar controls and results)."""
     st.set_page_config(page_title="Adversarial examples on MNIST", page_icon="🎯", layout="wide")
     resources.keep_kernels_between_reruns()
-    style.apply()
     state.restore_from_url()
+    present = style.apply()  # presentation mode: a compact title, no intro, the explanations below the results
+    style.presentation_toggle()
     st.title(TITLE)
-    st.markdown(INTRO)
+    if not present:
+        st.markdown(INTRO)
     state.show_url_note()  # what a link could not use, in one line
-    explain.explanations()  # "How it works": formulas, and the cards' own figures
+    if not present:
+        explain.explanations()  # "How it works": formulas, and the cards' own figures
     roster = resources.roster()
     entries = resources.model_entries(roster.models)
     resources.report_model_errors(entries, roster.warnings)
     gallery, gallery_error = resources.gallery()
-    digit = inputs.input_section(gallery, gallery_error)
+    digit = inputs.input_section(gallery, gallery_error, compact=present)
     results.analysis_fragment(digit, entries)
+    if present:
+        explain.explanations()
     training.training_panel()
     training.user_models_panel(roster)
     resources.freeze_startup_objects()  # once: later reruns skip garbage-collecting the start-up heap

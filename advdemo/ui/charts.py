@@ -22,6 +22,8 @@ from advdemo.ui.analysis import BatchResult, Outcome, Sweep
 HELD_COLOUR = "#1B7F3B"
 FOOLED_COLOUR = "#C0151B"
 OTHER_COLOUR = "#9AA0A6"
+#: Axis labels, titles and legends: black, not the theme's grey (a projector washes grey out).
+TEXT_COLOUR = "#000000"
 FONT_SIZE = 16
 TITLE_SIZE = 18
 #: Pixels per MNIST pixel when an image is shown.
@@ -52,33 +54,49 @@ def perturbation_picture(delta: np.ndarray, factor: int = UPSCALE) -> tuple[np.n
     return np.round(rgb * 255).astype(np.uint8), amplification
 
 
-def _configure(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+def _configure(chart: alt.TopLevelMixin, font_size: int = FONT_SIZE) -> alt.TopLevelMixin:
     """Projector-sized fonts; the width fits the page and the height is the plot's own (Streamlit's default
     "fit" would squeeze the plot to make room for the title and legend)."""
     chart = chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
-    return (chart.configure_axis(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE, grid=True)
-            .configure_legend(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE, symbolSize=200, orient="bottom")
-            .configure_title(fontSize=TITLE_SIZE, anchor="start"))
+    return (chart.configure_axis(labelFontSize=font_size, titleFontSize=font_size, grid=True, labelColor=TEXT_COLOUR,
+                                 titleColor=TEXT_COLOUR)
+            .configure_legend(labelFontSize=font_size, titleFontSize=font_size, symbolSize=200, orient="bottom",
+                              labelColor=TEXT_COLOUR, titleColor=TEXT_COLOUR)
+            .configure_title(fontSize=font_size + 2, anchor="start", color=TEXT_COLOUR))
 
 
-def confidence_bars(outcome: Outcome, label: int, height: int = 220) -> alt.TopLevelMixin:
-    """Bars of the 10 class probabilities after the attack; a black tick marks each before the attack.
+#: The confidence bars' legend entry for the black tick.
+BEFORE_ATTACK = "before the attack"
+#: The classes on the confidence bars' x axis, every one labelled.
+CLASSES = [str(c) for c in range(10)]
 
-    The stated label's bar is green; a wrong predicted class's bar is red.
+
+def confidence_bars(outcome: Outcome, label: int, height: int = 220, font_size: int = FONT_SIZE) -> alt.TopLevelMixin:
+    """Bars of the 10 class probabilities after the attack; a black tick marks each before the attack, and a
+    legend on the chart says so.
+
+    The stated label's bar is green; a wrong predicted class's bar is red. Every digit 0-9 is labelled on the x
+    axis, however narrow the chart (Vega-Lite would otherwise drop every other label when they crowd).
     """
     prediction = outcome.prediction
     roles = ["label" if c == label else "wrong answer" if c == prediction else "other" for c in range(10)]
-    data = pd.DataFrame({"class": [str(c) for c in range(10)], "after attack": outcome.adversarial_probs,
-                         "before attack": outcome.clean_probs, "role": roles})
+    data = pd.DataFrame({"class": CLASSES, "after attack": outcome.adversarial_probs,
+                         "before attack": outcome.clean_probs, "role": roles, "tick": BEFORE_ATTACK})
     colour = alt.Color("role:N", scale=alt.Scale(domain=["label", "wrong answer", "other"],
                                                  range=[HELD_COLOUR, FOOLED_COLOUR, OTHER_COLOUR]), legend=None)
-    x = alt.X("class:N", sort=None, title=None, axis=alt.Axis(labelAngle=0, labelFontSize=TITLE_SIZE))
-    y = alt.Y("after attack:Q", scale=alt.Scale(domain=[0, 1]), title="confidence", axis=alt.Axis(format="%"))
+    x = alt.X("class:N", sort=CLASSES, scale=alt.Scale(domain=CLASSES), title=None,
+              axis=alt.Axis(values=CLASSES, labelOverlap=False, labelAngle=0, labelFontSize=font_size + 2,
+                            labelPadding=2))
+    y = alt.Y("after attack:Q", scale=alt.Scale(domain=[0, 1]), title="after the attack",
+              axis=alt.Axis(format="%", tickCount=5))
     bars = alt.Chart(data).mark_bar().encode(x=x, y=y, color=colour,
                                              tooltip=["class", alt.Tooltip("after attack:Q", format=".1%"),
                                                       alt.Tooltip("before attack:Q", format=".1%")])
-    ticks = alt.Chart(data).mark_tick(color="black", thickness=3, size=22).encode(x=x, y="before attack:Q")
-    return _configure((bars + ticks).properties(height=height))
+    tick_key = alt.Stroke("tick:N", scale=alt.Scale(domain=[BEFORE_ATTACK], range=["black"]),
+                          legend=alt.Legend(title=None, symbolType="stroke", symbolStrokeWidth=4, symbolSize=300))
+    ticks = alt.Chart(data).mark_tick(color="black", thickness=3, size=22).encode(x=x, y="before attack:Q",
+                                                                                stroke=tick_key)
+    return _configure((bars + ticks).properties(height=height), font_size)
 
 
 def sweep_chart(result: Sweep, names: Sequence[str], current: float, title: str) -> alt.TopLevelMixin:

@@ -1,5 +1,5 @@
 """The sidebar: which models, and the attack (norm, eps, FGSM/PGD/strongest, target, gradient source, noise
-control).
+control); in presentation mode the norm, eps and attack are in a row above the results instead.
 
 Widgets only; the choices become an ``analysis.Scenario``.
 """
@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from advdemo.config import EPSILON_DEFAULTS, Norm
 from advdemo.registry import DEFAULT_MODELS, TRANSFER_SOURCE
@@ -29,6 +30,10 @@ NORM_HELP = ("L-inf: every pixel changes by at most ε (the tutorial's choice). 
              "change is ε. L1: the sum of all changes is ε, so only a few pixels change, by a lot.")
 METHOD_LABELS = {Method.FGSM: "FGSM: one step", Method.PGD: "PGD: many steps",
                  Method.STRONGEST: "Strongest (APGD + random search)"}
+#: The same, short, for presentation mode's row above the results.
+METHOD_SHORT_LABELS = {Method.FGSM: "FGSM", Method.PGD: "PGD", Method.STRONGEST: "Strongest"}
+#: In the sidebar in presentation mode, where the norm, eps and attack were.
+MOVED_CAPTION = "Presentation mode: the norm, ε and the attack are above the results."
 METHOD_HELP = (
     "**FGSM**: one step of size ε (NSL's `adv_step_size`) along the steepest-ascent direction in the chosen norm "
     "(`adv_grad_norm`): the NSL tutorial's adversarial neighbour; in L1 the best single step (ε spent on the "
@@ -127,27 +132,44 @@ def _target_settings(method: Method, label: int | None) -> int | None:
     return target
 
 
-def sidebar_controls(available: Sequence[str], summaries: Mapping[str, str], label: int | None = None) -> Controls:
+def _norm_eps_attack(norm_area: DeltaGenerator, eps_area: DeltaGenerator, method_area: DeltaGenerator,
+                     short: bool) -> tuple[Norm, float, Method]:
+    """The three controls a class watches, each drawn in its area (the sidebar, or presentation mode's row above
+    the results, with ``short`` labels). Always the same keys: one widget per setting wherever it is drawn
+    (Streamlit identifies these widgets by their key, so moving one keeps its value)."""
+    state.default(state.NORM, Norm.LINF)
+    norm = norm_area.radio("Norm" if short else "Norm of the perturbation", list(Norm), key=state.NORM,
+                           horizontal=True, format_func=lambda value: value.label, help=NORM_HELP)
+    eps_default, eps_max = EPSILON_DEFAULTS[norm]
+    state.default(state.eps_key(norm), eps_default)
+    epsilon = eps_area.slider(f"ε ({norm.label})" if short else f"ε: size of the perturbation ({norm.label})", 0.0,
+                              float(eps_max), step=EPS_STEPS[norm], key=state.eps_key(norm),
+                              help=f"Default {eps_default:g}" + (" (the NSL tutorial's step size)."
+                                                                if norm is Norm.LINF else "."))
+    state.default(state.METHOD, Method.FGSM)
+    method = method_area.radio("Attack", list(Method), key=state.METHOD, horizontal=True,
+                               format_func=(METHOD_SHORT_LABELS if short else METHOD_LABELS).get, help=METHOD_HELP)
+    return norm, float(epsilon), method
+
+
+def sidebar_controls(available: Sequence[str], summaries: Mapping[str, str], label: int | None = None,
+                     present: bool = False) -> Controls:
     """The sidebar's widgets; returns the scenario, the models to show and whether to add the noise control.
 
     ``available``: the roster's loaded models, in order; ``summaries``: one line on each (the selector's help);
-    ``label``: the digit's label (None: no digit), which is never offered as a target.
+    ``label``: the digit's label (None: no digit), which is never offered as a target. In presentation mode
+    (``present``) the norm, eps and attack are drawn in one row where this is called (above the results) instead.
     """
+    row = st.columns([5, 3, 4], gap="medium", vertical_alignment="bottom") if present else None
     with st.sidebar:
         st.header("The attack")
         models = _model_selector(available, summaries)
-        state.default(state.NORM, Norm.LINF)
-        norm = st.radio("Norm of the perturbation", list(Norm), key=state.NORM, horizontal=True,
-                        format_func=lambda value: value.label, help=NORM_HELP)
-        eps_default, eps_max = EPSILON_DEFAULTS[norm]
-        state.default(state.eps_key(norm), eps_default)
-        epsilon = st.slider(f"ε: size of the perturbation ({norm.label})", 0.0, float(eps_max),
-                            step=EPS_STEPS[norm], key=state.eps_key(norm),
-                            help=f"Default {eps_default:g}" + (" (the NSL tutorial's step size)."
-                                                              if norm is Norm.LINF else "."))
-        state.default(state.METHOD, Method.FGSM)
-        method = st.radio("Attack", list(Method), key=state.METHOD, horizontal=True,
-                          format_func=METHOD_LABELS.get, help=METHOD_HELP)
+        if row is not None:
+            eps_area, norm_area, method_area = row
+            st.caption(MOVED_CAPTION)
+            norm, epsilon, method = _norm_eps_attack(norm_area, eps_area, method_area, short=True)
+        else:
+            norm, epsilon, method = _norm_eps_attack(st.sidebar, st.sidebar, st.sidebar, short=False)
         if norm is Norm.L1 and method is Method.FGSM:
             st.caption(L1_FGSM_CAPTION)
         steps, fraction, random_start = 40, 0.1, True

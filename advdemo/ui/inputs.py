@@ -8,6 +8,9 @@ default, an empty drawing): put an RGBA (H, W, 4) or grey (H, W) array, white in
 The drawing is kept in session state as the 28x28 image the models see (never a model): switching to the gallery
 and back restores it on the canvas (its own strokes, or, for a drawing from a link, its pixels as squares). A
 drawing or picture that does not look like a digit (``preprocess.not_a_digit``) is said so, and why.
+
+In presentation mode the section is one row: a thumbnail of the digit, its label, and the chooser folded away
+(``folded_input_section``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import dataclasses
 
 import numpy as np
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from advdemo import preprocess
 from advdemo.data import Gallery
@@ -35,6 +39,11 @@ UPLOAD_WIDGET_MB = 50
 EMPTY_UPLOAD_PROMPT = "No digit found in this picture: it looks blank. Try a darker pen or a tighter crop."
 #: Asked beside a drawing or picture: its true label, in one click.
 LABEL_QUESTION = {"drawing": "Which digit did you draw?", "upload": "Which digit is it?"}
+#: Presentation mode: the thumbnail's scale (pixels per MNIST pixel), and the folded chooser's label.
+THUMBNAIL_UPSCALE = 4
+CHANGE_DIGIT = "1 · Change the digit (gallery, draw, upload)"
+#: Set when presentation mode's chooser must open on the next run (it had no digit to show while folded).
+_OPEN_CHOOSER = "_open_input_chooser"
 NO_LABEL_YET = ("**No true label yet.** A {what} has none until you give it: click its digit above. Until then "
                 "the attack moves the models away from the **{judge}** model's guess, and *ALREADY WRONG?* only "
                 "means that a model disagrees with that guess.")
@@ -188,6 +197,7 @@ def _pick(gallery: Gallery, digit_class: int | None = None, hard: bool = False) 
     if candidates.size == 0:
         candidates = np.arange(len(gallery))
     st.session_state[state.GALLERY_INDEX] = int(np.random.default_rng().choice(candidates))
+    st.session_state[state.INPUT_OPEN] = False  # presentation mode: a digit is chosen, fold the chooser away
 
 
 def _pick_class(gallery: Gallery) -> None:
@@ -214,12 +224,13 @@ def gallery_input(gallery: Gallery | None, error: str | None) -> InputDigit | No
     index = st.session_state[state.GALLERY_INDEX]
     if not isinstance(index, int) or not 0 <= index < len(gallery):
         st.session_state[state.GALLERY_INDEX] = default_gallery_index(gallery)
-    by_index, random, hard = st.columns([2, 1, 1], vertical_alignment="bottom")
+    by_index, pickers = st.columns(2, vertical_alignment="bottom")
     by_index.number_input(f"Digit number (0-{len(gallery) - 1})", min_value=0, max_value=len(gallery) - 1,
                           step=1, key=state.GALLERY_INDEX)
-    random.button("Random", icon=":material/casino:", on_click=_pick, args=(gallery,), width="stretch")
-    hard.button("Hard one", icon=":material/local_fire_department:", on_click=_pick, args=(gallery, None, True),
-                width="stretch", help="A digit the base model gets wrong under a small attack.")
+    with pickers.container(horizontal=True, gap="small"):  # each button as wide as its words; a narrow window wraps
+        st.button("Random", icon=":material/casino:", on_click=_pick, args=(gallery,), width="content")
+        st.button("Hard one", icon=":material/local_fire_department:", on_click=_pick, args=(gallery, None, True),
+                  width="content", help="A digit the base model gets wrong under a small attack.")
     st.pills("Random digit of class", list(range(10)), key=state.GALLERY_CLASS, on_change=_pick_class,
              args=(gallery,))
     index = int(st.session_state[state.GALLERY_INDEX])
@@ -266,31 +277,72 @@ def stated_label(digit: InputDigit) -> int | None:
     return int(stated)
 
 
-def input_section(gallery: Gallery | None, gallery_error: str | None) -> InputDigit | None:
-    """Section 1: the input chooser on the left, the 28x28 model input on the right."""
+def describe_digit(digit: InputDigit, picture: DeltaGenerator, thumbnail: bool = False) -> InputDigit:
+    """The 28x28 image the models see (in ``picture``; a small one with ``thumbnail``), its true label and where it
+    comes from; for a drawing or a picture, whether it looks like a digit and the one-click question for its label.
+    Returns the digit with the label given, if any."""
+    if thumbnail:
+        picture.image(upscale(digit.image, THUMBNAIL_UPSCALE), width=28 * THUMBNAIL_UPSCALE)
+    else:
+        picture.image(upscale(digit.image), width=28 * UPSCALE,
+                      caption="What the models see: 28 × 28 pixels, MNIST-style")
+    if digit.label is not None:
+        seen = " · on the left, the 28 × 28 pixels the models see" if thumbnail else ""
+        st.markdown(f"**True label: {digit.label}** · {digit.description}{seen}")
+        return digit
+    if digit.not_a_digit is not None:
+        st.warning(f"**This does not look like a digit**: it is {digit.not_a_digit}.", icon=":material/help:")
+    label = stated_label(digit)
+    st.caption(f"Input: {digit.description}.")
+    return dataclasses.replace(digit, label=label)
+
+
+def choose_digit(gallery: Gallery | None, gallery_error: str | None) -> InputDigit | None:
+    """The Gallery / Draw / Upload choice and the chosen input's widgets; the digit, or None (none yet, or
+    refused)."""
+    state.default(state.INPUT_MODE, state.GALLERY if gallery is not None else state.DRAW)
+    mode = st.radio("Input", state.INPUT_MODES, key=state.INPUT_MODE, horizontal=True,
+                    label_visibility="collapsed", on_change=remount_canvas)
+    if mode == state.DRAW:
+        return drawing_input()
+    if mode == state.UPLOAD:
+        return upload_input()
+    return gallery_input(gallery, gallery_error)
+
+
+def folded_input_section(gallery: Gallery | None, gallery_error: str | None) -> InputDigit | None:
+    """Presentation mode's section 1, one row high: a thumbnail of the digit, its label, and the whole chooser
+    folded away under "Change the digit". The chooser opens by itself when there is no digit (an empty canvas, a
+    refused picture), and folds when a gallery button picks one."""
+    if st.session_state.pop(_OPEN_CHOOSER, False):
+        st.session_state[state.INPUT_OPEN] = True
+    state.default(state.INPUT_OPEN, False)
+    picture, about, change = st.columns([1, 5, 5], gap="medium", vertical_alignment="center")
+    with change:
+        chooser = st.expander(CHANGE_DIGIT, key=state.INPUT_OPEN, on_change="rerun", icon=":material/edit:")
+        with chooser:
+            digit = choose_digit(gallery, gallery_error)
+    if digit is None:
+        if not chooser.open:  # nothing to show: open the chooser (a widget's state is set before it is drawn)
+            st.session_state[_OPEN_CHOOSER] = True
+            st.rerun()
+        about.caption("Choose a digit: the thumbnail of what the models see appears here.")
+        return None
+    with about:
+        return describe_digit(digit, picture, thumbnail=True)
+
+
+def input_section(gallery: Gallery | None, gallery_error: str | None, compact: bool = False) -> InputDigit | None:
+    """Section 1: the input chooser on the left, the 28x28 model input on the right; in presentation mode
+    (``compact``), ``folded_input_section``."""
+    if compact:
+        return folded_input_section(gallery, gallery_error)
     st.subheader("1 · Choose a digit")
     left, right = st.columns([3, 2], gap="large")
     with left:
-        state.default(state.INPUT_MODE, state.GALLERY if gallery is not None else state.DRAW)
-        mode = st.radio("Input", state.INPUT_MODES, key=state.INPUT_MODE, horizontal=True,
-                        label_visibility="collapsed", on_change=remount_canvas)
-        if mode == state.DRAW:
-            digit = drawing_input()
-        elif mode == state.UPLOAD:
-            digit = upload_input()
-        else:
-            digit = gallery_input(gallery, gallery_error)
+        digit = choose_digit(gallery, gallery_error)
     with right:
         if digit is None:
             st.caption("The 28 × 28 image the models see appears here.")
             return None
-        st.image(upscale(digit.image), width=28 * UPSCALE,
-                 caption="What the models see: 28 × 28 pixels, MNIST-style")
-        if digit.label is not None:
-            st.markdown(f"**True label: {digit.label}** · {digit.description}")
-            return digit
-        if digit.not_a_digit is not None:
-            st.warning(f"**This does not look like a digit**: it is {digit.not_a_digit}.", icon=":material/help:")
-        label = stated_label(digit)
-        st.caption(f"Input: {digit.description}.")
-        return dataclasses.replace(digit, label=label)
+        return describe_digit(digit, right)

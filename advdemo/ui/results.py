@@ -1,8 +1,11 @@
-"""Section 2 (each model side by side: attacked image, perturbation, verdict, confidences) and section 3
+"""Section 2 (each model side by side: verdict, attacked image, perturbation, confidences) and section 3
 (this image's eps sweep, the cards' test-set curves, a batch of 32), in one fragment with the sidebar: moving
 a slider reruns only this fragment, not the input section.
 
-Where every figure comes from is said next to it: computed now on this image, or read from a model card.
+Where every figure comes from is said next to it: computed now on this image, or read from a model card. Under
+each verdict, the smallest eps that fools that model on this digit (from the sweep, ``show_flips``); under its
+images, whether the change can be seen (``thresholds.visibility``). In presentation mode the norm, eps and attack
+are drawn above the verdicts (``controls.sidebar_controls``).
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from advdemo.config import Norm
 from advdemo.registry import TRANSFER_SOURCE, ModelInfo, markdown_colour_of
@@ -24,15 +28,21 @@ from advdemo.ui.analysis import (
     Outcome,
     Scenario,
     Source,
+    Sweep,
     sweep_epsilons,
 )
 from advdemo.ui.inputs import InputDigit
 from advdemo.ui.resources import ModelEntry
+from advdemo.ui.thresholds import describe_flip, visibility
 
 BATCH_SIZE = state.BATCH_SIZE
 #: The detail views' tab labels (their names in the URL: ``state.VIEWS``).
 VIEW_SWEEP, VIEW_CURVES, VIEW_BATCH = state.VIEW_SWEEP, state.VIEW_CURVES, state.VIEW_BATCH
 VIEW_STEPS, VIEW_QUIZ = state.VIEW_STEPS, state.VIEW_QUIZ
+#: Under each verdict until the sweep says where the model is first fooled.
+FLIP_PENDING = "Smallest ε that fools it on this digit: …"
+#: The confidence bars in presentation mode: lower, with larger type.
+PRESENTATION_BARS = {"height": 170, "font_size": 20}
 #: Above the models' answers on an input that does not look like a digit.
 MEANINGLESS = ("**No verdicts: this does not look like a digit** (see section 1). The models answer anyway, because "
                "a network always picks one of the ten digits, however little the input resembles one: their answers "
@@ -94,11 +104,17 @@ def _model_heading(name: str) -> str:
 
 
 def show_outcome(outcome: Outcome, info: ModelInfo, image: np.ndarray, label: int, scenario: Scenario,
-                 guessed_by: str | None = None, not_a_digit: bool = False) -> None:
+                 guessed_by: str | None = None, not_a_digit: bool = False, present: bool = False) -> DeltaGenerator:
     """One model's column (``info``: its roster entry); ``image`` is the clean digit; ``guessed_by`` and
-    ``not_a_digit`` as for ``verdict``."""
+    ``not_a_digit`` as for ``verdict``. The verdict comes first, under the model's name (in presentation mode,
+    ``present``, without the model's summary and with lower bars). Returns the empty line under the verdict that
+    says, once the sweep is done, the smallest eps that fools this model (``show_flips``)."""
     st.markdown(_model_heading(outcome.model))
-    st.caption(info.summary)
+    kind, text = verdict(outcome, label, scenario.target, guessed_by=guessed_by, not_a_digit=not_a_digit)
+    st.markdown(f'<div class="advdemo-verdict advdemo-{kind}">{text}</div>', unsafe_allow_html=True)
+    flip_line = st.empty()
+    if not present:
+        st.caption(info.summary)
     clean_p = float(outcome.clean_probs[outcome.clean_prediction])
     st.markdown(f"Before the attack: **{outcome.clean_prediction}** ({clean_p:.0%})")
     attacked, perturbation = st.columns(2)
@@ -117,15 +133,15 @@ def show_outcome(outcome: Outcome, info: ModelInfo, image: np.ndarray, label: in
         else:
             st.caption(f"Only {size:.3g} of ε = {scenario.epsilon:g} ({scenario.norm.label}) is left after "
                        "clipping to valid pixel values [0, 1].")
-    kind, text = verdict(outcome, label, scenario.target, guessed_by=guessed_by, not_a_digit=not_a_digit)
-    st.markdown(f'<div class="advdemo-verdict advdemo-{kind}">{text}</div>', unsafe_allow_html=True)
-    st.altair_chart(charts.confidence_bars(outcome, label), width="stretch")
+    st.caption(visibility(image, outcome.adversarial, scenario.norm))
+    st.altair_chart(charts.confidence_bars(outcome, label, **PRESENTATION_BARS if present else {}), width="stretch")
     if outcome.noisy_probs is not None and outcome.noise_prediction is not None:
         noise_p = float(outcome.noisy_probs[outcome.noise_prediction])
         mark = "✓ right" if outcome.noise_prediction == label else "✗ wrong"
         st.markdown(f"Random noise of the same {scenario.norm.label} size ({outcome.noise_norm:.3g}): "
                     f"says **{outcome.noise_prediction}** ({noise_p:.0%}), {mark}")
         st.image(charts.upscale(outcome.noisy, 4), caption="image + random noise")
+    return flip_line
 
 
 def export_npz(digit: InputDigit, label: int, scenario: Scenario, outcomes: Sequence[Outcome]) -> bytes:
@@ -154,8 +170,9 @@ def _resolve_label(digit: InputDigit, entries: dict[str, ModelEntry],
 
 
 def sweep_view(keys: resources.ModelKeys, names: tuple[str, ...], digit: InputDigit, label: int,
-               scenario: Scenario) -> None:
-    """Confidence in the label as eps grows, on this one image, with where each model is first fooled."""
+               scenario: Scenario) -> Sweep:
+    """Confidence in the label as eps grows, on this one image, with where each model is first fooled; returns the
+    sweep (``show_flips`` reads it)."""
     epsilons = sweep_epsilons(scenario.norm, scenario.epsilon)
     st.caption(f"Computed now, on this digit only: {scenario.attack_name} in {scenario.norm.label} at "
                f"{len(epsilons) - 1} values of ε (one attack per ε and model), against label {label}. "
@@ -177,6 +194,22 @@ def sweep_view(keys: resources.ModelKeys, names: tuple[str, ...], digit: InputDi
         else:
             lines.append(f"- **{name}** is first fooled at ε = {first:g}")
     st.markdown("\n".join(lines))
+    return result
+
+
+def show_flips(lines: Mapping[str, DeltaGenerator], keys: resources.ModelKeys, names: tuple[str, ...],
+               digit: InputDigit, label: int, scenario: Scenario, result: Sweep | None) -> None:
+    """Under each model's verdict (``lines``, from ``show_outcome``): the smallest eps that fools it on this digit,
+    read from the sweep ``result`` and refined on the slider's grid (``resources.smallest_flips``); without the
+    sweep (another tab is open), where to find it."""
+    if result is None:
+        for line in lines.values():
+            line.markdown(f"Smallest ε that fools it on this digit: open the tab *{VIEW_SWEEP}* below.")
+        return
+    flips = resources.smallest_flips(keys, names, digit.image, label, scenario, result,
+                                     controls.EPS_STEPS[scenario.norm])
+    for name, line in lines.items():
+        line.markdown(describe_flip(flips[name]))
 
 
 def curves_view(scenario: Scenario, models: Sequence[ModelInfo]) -> None:
@@ -257,7 +290,9 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
     available = [name for name, entry in entries.items() if entry.error is None]
     label, label_source, guessed_by = (_resolve_label(digit, entries, available) if digit is not None and available
                                        else (None, "", None))
-    chosen = controls.sidebar_controls(available, {name: entries[name].info.summary for name in available}, label)
+    present = bool(st.session_state.get(state.PRESENT))  # presentation mode: the norm, eps and attack up here
+    chosen = controls.sidebar_controls(available, {name: entries[name].info.summary for name in available}, label,
+                                       present)
     scenario, names = chosen.scenario, tuple(chosen.models)
     state.write_url(scenario, names)
     if not available:
@@ -287,10 +322,14 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
                                      f"model{'s' if count > 1 else ''}: about 1-2 s per model (longer the "
                                      "first time, while TensorFlow compiles it)…"):
         outcomes = resources.outcomes(keys, names, digit.image, label, scenario, chosen.noise)
+    flip_lines = {}
     for column, outcome in zip(st.columns(len(outcomes), gap="large"), outcomes):
         with column:
-            show_outcome(outcome, entries[outcome.model].info, digit.image, label, scenario, guessed_by,
-                         digit.not_a_digit is not None)
+            line = show_outcome(outcome, entries[outcome.model].info, digit.image, label, scenario, guessed_by,
+                                digit.not_a_digit is not None, present)
+        if digit.not_a_digit is None:
+            line.markdown(FLIP_PENDING)  # until the sweep below is done: one line, so nothing under it jumps
+            flip_lines[outcome.model] = line
     st.download_button("Download this example (.npz)", export_npz(digit, label, scenario, outcomes),
                        file_name="adversarial-example.npz", mime="application/octet-stream", on_click="ignore",
                        icon=":material/download:")
@@ -298,9 +337,11 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
     st.subheader("3 · Look closer")
     sweep_tab, curves_tab, batch_tab, steps_tab, quiz_tab = st.tabs(
         [VIEW_SWEEP, VIEW_CURVES, VIEW_BATCH, VIEW_STEPS, VIEW_QUIZ], key=state.VIEW, on_change="rerun")
+    sweep = None
     if sweep_tab.open:
         with sweep_tab:
-            sweep_view(keys, names, digit, label, scenario)
+            sweep = sweep_view(keys, names, digit, label, scenario)
+    show_flips(flip_lines, keys, names, digit, label, scenario, sweep)
     if curves_tab.open:
         with curves_tab:
             curves_view(scenario, [entry.info for entry in entries.values()])

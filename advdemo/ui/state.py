@@ -3,9 +3,10 @@
 Every widget has a key here and gets its default through ``default()`` (never both a ``value=`` argument
 and session state, which Streamlit warns about). On a session's first run the URL's query parameters, if
 any, overwrite those defaults; after every run the URL is rewritten from the current scenario (the attack, the
-models, the input with its gallery digit or drawing and label, the noise control, the open tab), so a bookmarked
-or shared link reopens the same demonstration. ``PARAMS`` lists the parameters, one row each; a value the link
-cannot use as given is refused or clamped (``advdemo.ui.link``) and a one-line note on the page says so.
+models, the input with its gallery digit or drawing and label, the noise control, the open tab, presentation mode),
+so a bookmarked or shared link reopens the same demonstration. ``PARAMS`` lists the parameters, one row each; a
+value the link cannot use as given is refused or clamped (``advdemo.ui.link``) and a one-line note on the page says
+so.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ TARGET = "target"
 SOURCE = "source"
 TRANSFER_FROM = "transfer_from"
 NOISE = "noise"
+# Display.
+#: Presentation mode (the toggle at the top of the page): large type, no Streamlit chrome, the norm, eps and attack
+#: above the results instead of in the sidebar, the input section folded to a thumbnail.
+PRESENT = "present"
+#: Whether presentation mode's folded input section ("Change the digit") is open.
+INPUT_OPEN = "input_open"
 # Views.
 VIEW = "view"
 BATCH_SIZE = 32
@@ -166,6 +173,7 @@ PARAMS: tuple[Param, ...] = (
     Param("label", STATED_LABEL, link.integer_in(0, 9, clamp=False), write=str, when=_mode_is(DRAW)),
     Param("noise", NOISE, link.parse_flag, write=link.write_flag),
     Param("view", VIEW, link.choice(VIEWS, "view"), write={label: name for name, label in VIEWS.items()}.get),
+    Param("present", PRESENT, link.parse_flag, write=link.write_flag),
 )
 _NAMES = {param.name for param in PARAMS}
 

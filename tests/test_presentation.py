@@ -1,0 +1,233 @@
+"""Presentation mode and the rest of "what a teacher hit" (issue 9, items 1, 4 and 5): the toggle and its URL
+parameter, the norm, eps and attack above the results (the sidebar's own widgets, moved), every digit on the
+confidence bars with a legend for the "before the attack" tick, and, under each verdict, the smallest eps that
+fools the model on this digit and whether the change can be seen.
+
+The pure parts (``advdemo.ui.thresholds``, ``charts.confidence_bars``) are tested directly; the page through
+``streamlit.testing.v1.AppTest`` (see ``tests/test_app.py`` for its style). The browser side (the verdict on one
+1280x720 screen after moving eps) is ``tests/e2e/test_presentation_browser.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from advdemo import PRETRAINED_DIR
+from advdemo.config import Norm
+from advdemo.ui import charts, state, style, thresholds
+from advdemo.ui.analysis import Method, Outcome
+from advdemo.ui.results import VIEW_CURVES, VIEW_SWEEP
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+#: Generous: the first run imports TensorFlow, loads the models and compiles the attacks on a busy machine.
+TIMEOUT = 600
+REQUIRED = ("base.keras", "robust.keras", "base.json", "robust.json", "gallery.npz")
+needs_models = pytest.mark.skipif(
+    not all((PRETRAINED_DIR / name).is_file() for name in REQUIRED),
+    reason=f"{PRETRAINED_DIR} lacks the bundled models ({', '.join(REQUIRED)})")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Item 4: the confidence bars.
+
+def outcome(clean: int = 3, adversarial: int = 5) -> Outcome:
+    probs = np.full(10, 0.02, np.float32)
+    clean_probs, adversarial_probs = probs.copy(), probs.copy()
+    clean_probs[clean], adversarial_probs[adversarial] = 0.82, 0.82
+    return Outcome("base", clean_probs, np.zeros((28, 28), np.float32), adversarial_probs,
+                   {norm: 0.0 for norm in Norm}, "base")
+
+
+def test_the_confidence_bars_label_every_digit_and_explain_the_tick_in_a_legend():
+    spec = charts.confidence_bars(outcome(), label=3).to_dict()
+    layers = {layer["mark"]["type"]: layer["encoding"] for layer in spec["layer"]}
+    digits = [str(digit) for digit in range(10)]
+    for encoding in layers.values():  # whatever the chart's width (three models side by side), no label dropped
+        axis = encoding["x"]["axis"]
+        assert axis["values"] == digits and axis["labelOverlap"] is False
+        assert encoding["x"]["scale"]["domain"] == digits
+    keyed = [(channel, value) for channel, value in layers["tick"].items()
+             if isinstance(value, dict) and value.get("legend", None) is not None and "field" in value]
+    assert len(keyed) == 1, layers["tick"]
+    channel, key = keyed[0]
+    assert key["scale"]["domain"] == [charts.BEFORE_ATTACK] and key["scale"]["range"] == ["black"]
+    assert key["legend"]["symbolType"] == "stroke" and key["legend"]["title"] is None
+    assert layers["tick"]["y"]["field"] == "before attack"
+    assert layers["bar"]["y"]["title"] == "after the attack"  # and the bars say what they are on their axis
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Item 5: the smallest eps that fools a model, and what can be seen.
+
+GRID = {round(eps, 6): None for eps in np.linspace(0.0, 0.4, 9)}  # the sweep's fixed L-inf grid: 0, 0.05, ... 0.4
+
+
+def swept(threshold: float) -> dict[float, bool]:
+    """The sweep's points for a model fooled from ``threshold`` on."""
+    return {eps: eps >= threshold - 1e-9 for eps in GRID}
+
+
+def test_refining_the_sweep_finds_the_smallest_eps_on_the_sliders_grid():
+    asked = []
+
+    def fooled(eps: float) -> bool:
+        asked.append(eps)
+        return eps >= 0.07 - 1e-9
+
+    points = thresholds.refine(swept(0.07), 0.01, fooled)
+    flip = thresholds.smallest_flip(points, 0.01)
+    assert (flip.fooled, flip.held, flip.exact) == (0.07, 0.06, True)
+    assert len(asked) <= 3 and all(0.05 < eps < 0.1 for eps in asked)  # only inside the sweep's bracket
+    assert "**0.07** (it holds at 0.06)" in thresholds.describe_flip(flip)
+
+
+def test_a_model_that_never_flips_or_is_already_wrong_costs_no_attack():
+    def never(eps: float) -> bool:
+        raise AssertionError("no attack is needed")
+
+    holds = thresholds.smallest_flip(thresholds.refine({eps: False for eps in GRID}, 0.01, never), 0.01)
+    assert holds.fooled is None and holds.held == 0.4
+    assert thresholds.describe_flip(holds) == "Holds at every ε tried on this digit, up to 0.4."
+    wrong = thresholds.smallest_flip(thresholds.refine({eps: True for eps in GRID}, 0.01, never), 0.01)
+    assert wrong.fooled == 0 and "even without an attack" in thresholds.describe_flip(wrong)
+
+
+def test_an_unrefined_bracket_says_so():
+    flip = thresholds.smallest_flip(swept(0.07), 0.01)
+    assert (flip.fooled, flip.held, flip.exact) == (0.1, 0.05, False)
+    assert "not refined" in thresholds.describe_flip(flip)
+
+
+def test_visibility_says_when_a_change_can_be_seen():
+    image = np.zeros((28, 28), np.float32)
+    image[6:22, 12:16] = 1.0  # a 1 on a black background
+    haze = np.clip(image + 0.2 * np.where(np.arange(784).reshape(28, 28) % 2, 1, -1), 0, 1)  # L-inf 0.2, FGSM-like
+    assert thresholds.visibility(image, haze, Norm.LINF).startswith("**Visible**, a grey haze on the black background")
+    assert "up to 20% (51 of 255 levels)" in thresholds.visibility(image, haze, Norm.LINF)
+    faint = np.clip(image + 0.03, 0, 1)
+    assert thresholds.visibility(image, faint, Norm.LINF).startswith("**Hard to see**")
+    specks = image.copy()
+    specks[2, 2] = specks[25, 25] = 0.9
+    assert thresholds.visibility(image, specks, Norm.L1).startswith("**Visible**, a few specks")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The page.
+
+def new_app(query: dict | None = None, **session: object) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    for key, value in session.items():
+        at.session_state[key] = value
+    if query:
+        at.query_params.update(query)
+    return at
+
+
+def rerun(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [exception.value for exception in at.exception]
+    return at
+
+
+def start(query: dict | None = None, **session: object) -> AppTest:
+    """The app after its first run; the detail view is the cheap test-set curves unless a test says otherwise."""
+    session.setdefault(state.VIEW, VIEW_CURVES)
+    return rerun(new_app(query, **session))
+
+
+def query_of(at: AppTest) -> dict[str, str]:
+    return {name: at.query_params[name] if isinstance(at.query_params[name], str) else at.query_params[name][-1]
+            for name in at.query_params}
+
+
+def presentation_css_injected(at: AppTest) -> bool:
+    return any(style.PRESENTATION_CSS.strip() in element.proto.body for element in at.get("html"))
+
+
+def heading(at: AppTest) -> str:
+    return next(header.value for header in at.subheader if header.value.startswith("2 ·"))
+
+
+def verdicts(at: AppTest) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", m.value) for m in at.markdown if "advdemo-verdict" in m.value]
+
+
+def keys(widgets) -> list[str]:
+    return [widget.key for widget in widgets]
+
+
+@needs_models
+def test_presentation_mode_hides_the_chrome_moves_the_controls_and_survives_the_url():
+    at = start({"models": "base"})
+    assert not presentation_css_injected(at) and "present" not in query_of(at)
+    assert state.eps_key(Norm.LINF) in keys(at.sidebar.slider)
+    at.toggle(key=state.PRESENT).set_value(True)
+    rerun(at)
+    assert presentation_css_injected(at)
+    assert re.search(r'\[data-testid="stAppDeployButton"\], \[data-testid="stMainMenu"\],\s*'
+                     r'\[data-testid="stStatusWidget"\][^{]*\{ display: none !important; \}', style.PRESENTATION_CSS)
+    assert keys(at.sidebar.slider) == [] and state.eps_key(Norm.LINF) in keys(at.main.slider)
+    assert {state.NORM, state.METHOD} <= set(keys(at.main.radio)) and state.NORM not in keys(at.sidebar.radio)
+    assert query_of(at)["present"] == "1"
+    assert not [m for m in at.markdown if m.value.startswith("A small, deliberately chosen change")]  # no intro
+    assert [e.label for e in at.expander][0].startswith("1 · Change the digit")  # the input folded away
+
+    again = rerun(new_app(query_of(at), **{state.VIEW: VIEW_CURVES}))  # a new session on that link
+    assert again.toggle(key=state.PRESENT).value is True and presentation_css_injected(again)
+    assert state.eps_key(Norm.LINF) in keys(again.main.slider) and verdicts(again) == verdicts(at)
+    again.toggle(key=state.PRESENT).set_value(False)
+    rerun(again)
+    assert not presentation_css_injected(again) and "present" not in query_of(again)
+    assert state.eps_key(Norm.LINF) in keys(again.sidebar.slider) and keys(again.main.slider) == []
+
+
+@needs_models
+def test_the_controls_above_the_results_are_the_sidebars_own():
+    """The norm, eps and attack set in the sidebar carry over to the row above the results and back: the same
+    session-state keys, one widget each."""
+    at = start({"models": "base"})
+    at.sidebar.slider(key=state.eps_key(Norm.LINF)).set_value(0.3)
+    rerun(at)
+    at.toggle(key=state.PRESENT).set_value(True)
+    rerun(at)
+    assert at.main.slider(key=state.eps_key(Norm.LINF)).value == pytest.approx(0.3)
+    assert heading(at) == "2 · The attack: FGSM L-inf ε = 0.3, white-box"
+    at.main.slider(key=state.eps_key(Norm.LINF)).set_value(0.1)
+    at.main.radio(key=state.METHOD).set_value(Method.PGD)
+    rerun(at)
+    assert heading(at) == "2 · The attack: PGD-40 L-inf ε = 0.1, white-box"
+    assert at.session_state[state.eps_key(Norm.LINF)] == pytest.approx(0.1)
+    assert query_of(at)["eps"] == "0.1" and query_of(at)["attack"] == "pgd"
+    at.toggle(key=state.PRESENT).set_value(False)
+    rerun(at)
+    assert at.sidebar.slider(key=state.eps_key(Norm.LINF)).value == pytest.approx(0.1)
+    assert at.sidebar.radio(key=state.METHOD).value == Method.PGD
+    assert heading(at) == "2 · The attack: PGD-40 L-inf ε = 0.1, white-box"
+
+
+@needs_models
+def test_each_verdict_says_the_smallest_eps_that_fools_it_and_that_eps_does():
+    """On the default (hard) digit with the sweep open: base's line names an eps; at it the badge says FOOLED, one
+    slider step below HELD. With another tab open, the line says where to look. And a visibility line each."""
+    at = start({"models": "base"}, **{state.VIEW: VIEW_SWEEP})
+    line = next(m.value for m in at.markdown if m.value.startswith("Smallest ε that fools it"))
+    found = re.fullmatch(r"Smallest ε that fools it on this digit: \*\*([\d.]+)\*\* \(it holds at ([\d.]+)\)\.", line)
+    assert found, line
+    fooled, held = float(found[1]), float(found[2])
+    assert fooled - held == pytest.approx(0.01)
+    assert any(c.value.startswith("**Visible**, a grey haze") for c in at.caption)  # default eps 0.2
+    for eps, badge in ((fooled, "✗ FOOLED"), (held, "✓ HELD")):
+        at.slider(key=state.eps_key(Norm.LINF)).set_value(eps)
+        rerun(at)
+        assert verdicts(at)[0].startswith(badge), (eps, verdicts(at))
+    at.slider(key=state.eps_key(Norm.LINF)).set_value(0.02)
+    rerun(at)
+    assert any(c.value.startswith("**Hard to see**") for c in at.caption)
+    curves = start({"models": "base"})
+    assert f"open the tab *{VIEW_SWEEP}* below" in next(m.value for m in curves.markdown
+                                                        if m.value.startswith("Smallest ε that fools it"))
