@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advdemo.ui import explain, inputs, resources, results, state, style, training
+from advdemo.ui import explain, inputs, resources, results, state, style, tour, training
 
 TITLE = "Fooling a neural network, and making it robust"
 INTRO = (
@@ -41,6 +41,7 @@ def main() -> None:
     roster = resources.roster()
     entries = resources.model_entries(roster.models)
     resources.report_model_errors(entries, roster.warnings)
+    tour.tour_bar(entries)  # the guided tour: its buttons set the controls below
     gallery, gallery_error = resources.gallery()
     digit = inputs.input_section(gallery, gallery_error, compact=present)
     results.analysis_fragment(digit, entries)

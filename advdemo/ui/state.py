@@ -3,10 +3,10 @@
 Every widget has a key here and gets its default through ``default()`` (never both a ``value=`` argument
 and session state, which Streamlit warns about). On a session's first run the URL's query parameters, if
 any, overwrite those defaults; after every run the URL is rewritten from the current scenario (the attack, the
-models, the input with its gallery digit or drawing and label, the noise control, the open tab, presentation mode),
-so a bookmarked or shared link reopens the same demonstration. ``PARAMS`` lists the parameters, one row each; a
-value the link cannot use as given is refused or clamped (``advdemo.ui.link``) and a one-line note on the page says
-so.
+models, the input with its gallery digit or drawing and label, the noise control, the open tab, presentation mode,
+the tour's step), so a bookmarked or shared link reopens the same demonstration. ``PARAMS`` lists the parameters,
+one row each; a value the link cannot use as given is refused or clamped (``advdemo.ui.link``) and a one-line note on
+the page says so.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ NOISE = "noise"
 PRESENT = "present"
 #: Whether presentation mode's folded input section ("Change the digit") is open.
 INPUT_OPEN = "input_open"
+#: The guided tour (``advdemo.ui.tour``): the step shown, 1-based (absent: no tour).
+TOUR = "tour_step"
 # Views.
 VIEW = "view"
 BATCH_SIZE = 32
@@ -128,6 +130,12 @@ def _parse_method(text: str, context: link.LinkContext) -> Method:
     return method
 
 
+def _parse_tour_step(text: str, context: link.LinkContext) -> int:
+    from advdemo.ui.tour import STEPS  # imported here: the tour's table uses this module's keys
+
+    return link.integer_in(1, len(STEPS), clamp=False)(text, context)
+
+
 @dataclasses.dataclass(frozen=True)
 class Param:
     """One parameter of the URL.
@@ -174,6 +182,7 @@ PARAMS: tuple[Param, ...] = (
     Param("noise", NOISE, link.parse_flag, write=link.write_flag),
     Param("view", VIEW, link.choice(VIEWS, "view"), write={label: name for name, label in VIEWS.items()}.get),
     Param("present", PRESENT, link.parse_flag, write=link.write_flag),
+    Param("tour", TOUR, _parse_tour_step, write=str),
 )
 _NAMES = {param.name for param in PARAMS}
 
