@@ -85,12 +85,12 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
 
 def _rebuild_hint(path: Path) -> str:
     """How to get ``path`` back: the exact training command for a bundled model's name, or git."""
-    from advdemo.registry import BUNDLED_NAMES
+    from advdemo.registry import rebuild_command
 
-    if path.stem not in BUNDLED_NAMES:
+    command = rebuild_command(path.stem, path)
+    if command is None:
         return f"train it with `python -m advdemo.train --out {path}`"
-    return (f"train it with `python -m advdemo.train --recipe {path.stem} --out {path}` or restore the "
-            f"bundled file with `git checkout -- pretrained/{path.name}`")
+    return f"train it with `{command}` or restore the bundled file with `git checkout -- pretrained/{path.name}`"
 
 
 def load_model(path: str | os.PathLike) -> keras.Model:

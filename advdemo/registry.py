@@ -93,15 +93,27 @@ class _Bundled:
     summary: str
     colour: str
     markdown_colour: str
+    #: The ``python -m advdemo.train`` options that rebuild it (``--out`` added by ``rebuild_command``).
+    train_options: str = ""
 
 
 #: The bundled models in display order; colours are Okabe-Ito (colour-blind safe).
 _BUNDLED: tuple[_Bundled, ...] = (
-    _Bundled("base", "normal training", "#D55E00", "orange"),
-    _Bundled("tutorial", "NSL tutorial: adversarial regularization with FGSM neighbours", "#CC79A7", "violet"),
-    _Bundled("robust", "TRADES: adversarial training with PGD", "#0072B2", "blue"),
+    _Bundled("base", "normal training", "#D55E00", "orange", "--recipe base"),
+    _Bundled("tutorial", "NSL tutorial: adversarial regularization with FGSM neighbours", "#CC79A7", "violet",
+             "--recipe tutorial"),
+    _Bundled("robust", "TRADES: adversarial training with PGD", "#0072B2", "blue", "--recipe robust"),
+    # The tutorial's recipe with seed 1: a gradient-masked model, for teaching (off by default).
+    _Bundled("masked", "NSL tutorial recipe, seed 1: gradient-masked (one FGSM step finds almost nothing, PGD "
+                       "almost everything)", "#882255", "red", "--recipe tutorial --seed 1"),
 )
 BUNDLED_NAMES: tuple[str, ...] = tuple(model.name for model in _BUNDLED)
+
+
+def rebuild_command(name: str, out: str | os.PathLike) -> str | None:
+    """The command that trains bundled model ``name`` into ``out`` (None for a name that is not bundled)."""
+    bundled = next((model for model in _BUNDLED if model.name == name), None)
+    return None if bundled is None else f"python -m advdemo.train {bundled.train_options} --out {out}"
 #: Models shown when the app opens.
 DEFAULT_MODELS: tuple[str, ...] = ("base", "robust")
 #: The model a transfer attack is crafted on, as in the NSL tutorial.

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from advdemo import PRETRAINED_DIR
+from advdemo import PRETRAINED_DIR, registry
 from advdemo.config import EPSILON_DEFAULTS, AttackConfig, Norm
 from advdemo.data import load_gallery
 from advdemo.strongest import APP_BUDGET
@@ -428,8 +428,6 @@ def test_user_models_appear_beside_the_bundled_ones_and_a_corrupt_one_is_a_warni
     URL), has its registry colour and its card's summary, and its card's figures join the test-set tab."""
     import json
 
-    from advdemo import registry
-
     monkeypatch.setenv("ADVDEMO_HOME", str(tmp_path))
     users = registry.user_dir()
     users.mkdir(parents=True)
@@ -441,7 +439,7 @@ def test_user_models_appear_beside_the_bundled_ones_and_a_corrupt_one_is_a_warni
     at.session_state[state.VIEW] = VIEW_CURVES
     at.query_params.update({"models": "base,mine"})
     rerun(at)
-    assert at.multiselect(key=state.MODELS).options == ["base", "tutorial", "robust", "mine"]
+    assert at.multiselect(key=state.MODELS).options == [*registry.BUNDLED_NAMES, "mine"]
     assert model_headings(at) == ["### :orange[base]", f"### :{registry.markdown_colour_of('mine')}[mine]"]
     assert len(verdicts(at)) == 2
     text = all_text(at)
@@ -471,12 +469,13 @@ def test_curves_view_reads_the_cards():
     each card's clean accuracy as written in its metrics."""
     import json
 
-    cards = {name: json.loads((PRETRAINED_DIR / f"{name}.json").read_text()) for name in ("base", "tutorial", "robust")}
+    cards = {name: json.loads((PRETRAINED_DIR / f"{name}.json").read_text()) for name in registry.BUNDLED_NAMES}
     assert all(any(entry["norm"] == "linf" for entry in card["sweeps"]) for card in cards.values())
     at = start()
     text = all_text(at)
     folder = PRETRAINED_DIR.name
-    assert f"From the model cards ({folder}/base.json, {folder}/tutorial.json, {folder}/robust.json)" in text
+    listed = ", ".join(f"{folder}/{name}.json" for name in registry.BUNDLED_NAMES)
+    assert f"From the model cards ({listed})" in text
     assert "hold no L-inf sweep yet" not in text
     assert "Headline figures" in text
     table = at.dataframe[0].value

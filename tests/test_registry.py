@@ -30,7 +30,8 @@ from advdemo.registry import (
     user_dir,
 )
 
-BUNDLED_COLOURS = {"base": ("#D55E00", "orange"), "tutorial": ("#CC79A7", "violet"), "robust": ("#0072B2", "blue")}
+BUNDLED_COLOURS = {"base": ("#D55E00", "orange"), "tutorial": ("#CC79A7", "violet"), "robust": ("#0072B2", "blue"),
+                   "masked": ("#882255", "red")}
 
 
 @pytest.fixture
@@ -94,14 +95,15 @@ def test_save_writes_into_advdemo_home(folders, tiny_model, tmp_path, monkeypatc
 def test_bundled_models_come_first_in_display_order_with_todays_look(folders):
     bundled, _ = folders
     roster = list_models()
-    assert roster.names == ("base", "tutorial", "robust") and roster.warnings == ()
+    assert roster.names == ("base", "tutorial", "robust", "masked") and roster.warnings == ()
     for info in roster.models:
         assert info.bundled and info.path == bundled / f"{info.name}.keras" and info.card_path == bundled / \
             f"{info.name}.json"
         assert (info.colour, info.markdown_colour) == BUNDLED_COLOURS[info.name]
     assert [info.summary for info in roster.models] == [
         "normal training", "NSL tutorial: adversarial regularization with FGSM neighbours",
-        "TRADES: adversarial training with PGD"]
+        "TRADES: adversarial training with PGD",
+        "NSL tutorial recipe, seed 1: gradient-masked (one FGSM step finds almost nothing, PGD almost everything)"]
     assert registry.DEFAULT_MODELS == ("base", "robust") and registry.TRANSFER_SOURCE == "base"
 
 
@@ -415,4 +417,7 @@ def test_removed_constants_now_come_from_the_registry():
 
     assert inspect.signature(report.metrics_table).parameters["models"].default == BUNDLED_NAMES
     assert "--recipe tutorial" in models._rebuild_hint(Path("pretrained/tutorial.keras"))
+    # the masked model has no recipe of its own: the tutorial's, with seed 1
+    assert ("`python -m advdemo.train --recipe tutorial --seed 1 --out pretrained/masked.keras`"
+            in models._rebuild_hint(Path("pretrained/masked.keras")))
     assert "--recipe" not in models._rebuild_hint(Path(os.path.join("somewhere", "mine.keras")))
