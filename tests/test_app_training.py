@@ -134,3 +134,15 @@ def test_bad_names_are_refused_plainly(home):
     rerun(at)
     assert any("base" in error.value for error in at.sidebar.error)
     assert training.job_manager().current() is None
+
+
+def test_train_uses_the_settings_shown_when_clicked(home):
+    """An edit and a click in the same run (a quick user) train what the fields show, not the last run's values."""
+    at = custom(open_app(), "tiny-quick-click", epochs=5)
+    at.sidebar.number_input(key="train_epochs").set_value(2)
+    at.sidebar.button(key="train_start").click()
+    rerun(at)
+    job = training.job_manager().current()
+    assert job is not None and job.request.train_config.epochs == 2
+    job.cancel()
+    job.join(60)

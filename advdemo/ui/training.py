@@ -118,9 +118,21 @@ def start_job(request: TrainingRequest) -> TrainingJob:
     return job_manager().start(job)
 
 
-def _train_clicked(custom: dict) -> None:
+def _custom_values() -> dict:
+    """The custom settings as they are when Train is clicked (read from session state, not from the run that drew
+    the button: an edit and a click in quick succession must train what the fields show)."""
+    values = {field: st.session_state.get(_key(field), default) for field, default in CUSTOM_DEFAULTS.items()}
+    if Kind(values["kind"]) is Kind.NORMAL:
+        values = {field: values[field] for field in ("kind", "epochs", "batch_size", "learning_rate",
+                                                     "train_examples", "seed")}
+    return values
+
+
+def _train_clicked() -> None:
     try:
-        start_job(build_request(st.session_state[PRESET], st.session_state.get(NAME, ""), custom))
+        preset = st.session_state[PRESET]
+        custom = _custom_values() if preset == CUSTOM else {}
+        start_job(build_request(preset, st.session_state.get(NAME, ""), custom))
         st.session_state[MESSAGE] = None
     except (ValueError, Busy) as error:
         st.session_state[MESSAGE] = str(error)
@@ -176,14 +188,15 @@ def training_panel() -> None:
     """The sidebar's "Train a model" expander."""
     job = job_manager().current()
     running = job is not None and not job.snapshot().state.finished
-    with st.sidebar.expander("Train a model", expanded=running, icon=":material/model_training:"):
+    # open while a job runs, and after it ends for the session that started it (its result is shown there)
+    expanded = running or (job is not None and job.owner == _session_id())
+    with st.sidebar.expander("Train a model", expanded=expanded, icon=":material/model_training:"):
         state.default(PRESET, "quick")
         preset = st.selectbox("Preset", [*PRESETS, CUSTOM], key=PRESET, format_func=_preset_label,
                               help=f"Times measured on {MEASURED_ON}; the progress bar gives the real estimate here.")
         if preset == CUSTOM:
-            custom = _custom_settings()
+            _custom_settings()
         else:
-            custom = {}
             st.caption(PRESETS[preset].description)
         state.default(NAME, f"my-{preset}")
         st.text_input("Name of the new model", key=NAME, max_chars=registry.MAX_NAME_LENGTH,
@@ -191,7 +204,7 @@ def training_panel() -> None:
         if resolve_mnist_path() is None:
             st.caption(NO_MNIST)
         st.button("Train", key="train_start", type="primary", disabled=running, on_click=_train_clicked,
-                  args=(custom,), icon=":material/play_arrow:")
+                  icon=":material/play_arrow:")
         if st.session_state.get(MESSAGE):
             st.error(st.session_state[MESSAGE])
         if running:
