@@ -154,7 +154,7 @@ def test_the_tour_is_one_row_of_the_link_and_refuses_what_is_not_a_step():
 
 def test_the_steps_are_short_and_set_only_known_controls():
     keys = {value for name, value in vars(state).items() if name.isupper() and isinstance(value, str)}
-    keys |= {EPS, training.PRESET}
+    keys |= {EPS, training.PRESET, training.PANEL}
     assert len(tour.STEPS) == 9
     for step in tour.STEPS:
         assert 1 <= len(re.findall(r"[.!?](?:\s|$)", step.text)) <= 3, step.title
@@ -189,6 +189,7 @@ def test_start_and_next_set_exactly_what_each_step_promises():
     press(at, tour.NEXT)
     assert shown_step(at) == (9, 9, "Train your own")
     assert controls(at) == {**previous, "preset": "quick"}
+    assert at.session_state[training.PANEL] is True  # the Train a model panel is opened for the class
     assert at.button(key=tour.NEXT).disabled
     assert any("Train a model" in m.value for m in at.markdown if m.value.startswith("**Guided tour"))
 

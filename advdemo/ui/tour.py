@@ -123,10 +123,11 @@ STEPS: tuple[Step, ...] = (
          "ever changes an answer; the attack's chosen direction does: an adversarial example is not just noise.",
          {state.MODELS: ("base", "robust"), **_FGSM, state.NOISE: True}, needs=("base", "robust")),
     Step("Train your own",
-         "Open **Train a model** in the sidebar (in presentation mode, the arrow at the top left opens it): the "
-         "Quick preset is chosen. Press Train and watch the loss fall and the accuracy rise; when it ends, your "
-         "model joins *Models to attack*: attack it as in steps 2-4, then train *Quick: robust* and compare.",
-         {training.PRESET: "quick"}),
+         "**Train a model** is open in the sidebar (in presentation mode, the arrow at the top left shows the "
+         "sidebar), with the Quick preset chosen. Press Train and watch the loss fall and the accuracy rise; "
+         "when it ends, your model joins *Models to attack*: attack it as in steps 2-4, then train "
+         "*Quick: robust* and compare.",
+         {training.PRESET: "quick", training.PANEL: True}),
 )
 
 

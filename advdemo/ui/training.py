@@ -22,6 +22,9 @@ from advdemo.presets import CUSTOM, CUSTOM_HELP, KIND_LABELS, MEASURED_ON, PRESE
 from advdemo.ui import state
 
 PRESET = "train_preset"
+#: The "Train a model" expander's open state (the tour opens it; a new job opens it once in every session).
+PANEL = "train_panel"
+OPENED_FOR = "train_panel_opened_for"
 NAME = "train_name"
 CANCEL = "train_cancel"
 MESSAGE = "train_message"
@@ -188,9 +191,11 @@ def training_panel() -> None:
     """The sidebar's "Train a model" expander."""
     job = job_manager().current()
     running = job is not None and not job.snapshot().state.finished
-    # open while a job runs, and after it ends for the session that started it (its result is shown there)
-    expanded = running or (job is not None and job.owner == _session_id())
-    with st.sidebar.expander("Train a model", expanded=expanded, icon=":material/model_training:"):
+    state.default(PANEL, False)
+    if running and st.session_state.get(OPENED_FOR) != id(job):  # once per job: then the user decides
+        st.session_state[PANEL] = True
+        st.session_state[OPENED_FOR] = id(job)
+    with st.sidebar.expander("Train a model", key=PANEL, on_change="rerun", icon=":material/model_training:"):
         state.default(PRESET, "quick")
         preset = st.selectbox("Preset", [*PRESETS, CUSTOM], key=PRESET, format_func=_preset_label,
                               help=f"Times measured on {MEASURED_ON}; the progress bar gives the real estimate here.")
