@@ -10,10 +10,10 @@ import dataclasses
 import io
 import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_support import APP, REQUIRED, TIMEOUT, rerun
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -25,11 +25,6 @@ from advdemo.ui import analysis, state
 from advdemo.ui.analysis import Method, Outcome, Scenario, Source, perturbation_norms, same_size_noise
 from advdemo.ui.inputs import EMPTY_CANVAS_PROMPT, default_gallery_index, handle_upload
 from advdemo.ui.results import VIEW_BATCH, VIEW_CURVES, VIEW_SWEEP, verdict
-
-APP = Path(__file__).resolve().parent.parent / "app.py"
-#: Generous: the first run imports TensorFlow, loads the models and compiles the attacks on a busy machine.
-TIMEOUT = 600
-REQUIRED = ("base.keras", "robust.keras", "base.json", "robust.json", "gallery.npz")
 
 pytestmark = pytest.mark.skipif(
     not all((PRETRAINED_DIR / name).is_file() for name in REQUIRED),
@@ -45,12 +40,6 @@ def start(**session: object) -> AppTest:
     for key, value in session.items():
         at.session_state[key] = value
     return rerun(at)
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [exception.value for exception in at.exception]
-    return at
 
 
 def heading(at: AppTest) -> str:

@@ -6,18 +6,15 @@ attacked; a cancel leaves no file; a second training is refused while one runs; 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
+from apptest_support import APP, TIMEOUT, rerun
 from streamlit.testing.v1 import AppTest
 
 from advdemo import PRETRAINED_DIR
 from advdemo.jobs import State
 from advdemo.ui import state, training
 from advdemo.ui.results import VIEW_CURVES
-
-APP = Path(__file__).resolve().parent.parent / "app.py"
-TIMEOUT = 600
 
 pytestmark = pytest.mark.skipif(not (PRETRAINED_DIR / "base.keras").is_file(),
                                 reason="needs the bundled models")
@@ -42,12 +39,6 @@ def open_app() -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.session_state[state.VIEW] = VIEW_CURVES
     return rerun(at)
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [exception.value for exception in at.exception]
-    return at
 
 
 def custom(at: AppTest, name: str, epochs: int) -> AppTest:

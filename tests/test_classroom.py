@@ -10,10 +10,10 @@ from __future__ import annotations
 import io
 import re
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_support import APP, TIMEOUT, needs_models, rerun
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
@@ -25,13 +25,6 @@ from advdemo.ui.analysis import Method, Outcome
 from advdemo.ui.controls import default_target, target_choices
 from advdemo.ui.results import VIEW_CURVES, VIEW_SWEEP, verdict
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
-#: Generous: the first run imports TensorFlow, loads the models and compiles the attacks on a busy machine.
-TIMEOUT = 600
-REQUIRED = ("base.keras", "robust.keras", "base.json", "robust.json", "gallery.npz")
-needs_models = pytest.mark.skipif(
-    not all((PRETRAINED_DIR / name).is_file() for name in REQUIRED),
-    reason=f"{PRETRAINED_DIR} lacks the bundled models ({', '.join(REQUIRED)})")
 CANVAS = 280
 BRUSH = 22
 
@@ -328,12 +321,6 @@ def start(query: dict | None = None, **session: object) -> AppTest:
     """The app after its first run; the detail view is the cheap test-set curves unless a test says otherwise."""
     session.setdefault(state.VIEW, VIEW_CURVES)
     return rerun(new_app(query, **session))
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [exception.value for exception in at.exception]
-    return at
 
 
 def verdicts(at: AppTest) -> list[str]:

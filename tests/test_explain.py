@@ -11,10 +11,10 @@ import copy
 import dataclasses
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
+from apptest_support import APP, TIMEOUT
 from streamlit.testing.v1 import AppTest
 
 from advdemo import PRETRAINED_DIR, recipes, strongest
@@ -23,9 +23,7 @@ from advdemo.evaluation import AttackSpec
 from advdemo.ui import explain, state
 from advdemo.ui.results import VIEW_CURVES
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
 #: Generous: the first run imports TensorFlow on a busy machine.
-TIMEOUT = 600
 L1_ONLY_GRADIENTS = dataclasses.replace(strongest.EVALUATION_BUDGET, norm=Norm.L1, sparse_rs_queries=0)
 
 

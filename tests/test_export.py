@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_support import APP, TIMEOUT, needs_models
 from PIL import Image
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
@@ -22,12 +22,6 @@ from advdemo.ui import analysis, downloads, figures, resources, state
 from advdemo.ui.analysis import Outcome, Scenario
 from advdemo.ui.inputs import default_gallery_index
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
-TIMEOUT = 600
-REQUIRED = ("base.keras", "robust.keras", "base.json", "robust.json", "gallery.npz")
-needs_models = pytest.mark.skipif(
-    not all((PRETRAINED_DIR / name).is_file() for name in REQUIRED),
-    reason=f"{PRETRAINED_DIR} lacks the bundled models ({', '.join(REQUIRED)})")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: The farthest a pixel moves when rounded to 8 bits (plus float32 slack).
 HALF_LEVEL = 0.5 / 255 + 1e-6

@@ -11,26 +11,16 @@ The pure parts (``advdemo.ui.thresholds``, ``charts.confidence_bars``) are teste
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_support import APP, TIMEOUT, needs_models, rerun
 from streamlit.testing.v1 import AppTest
 
-from advdemo import PRETRAINED_DIR
 from advdemo.config import Norm
 from advdemo.ui import charts, state, style, thresholds
 from advdemo.ui.analysis import Method, Outcome
 from advdemo.ui.results import VIEW_CURVES, VIEW_SWEEP
-
-APP = Path(__file__).resolve().parent.parent / "app.py"
-#: Generous: the first run imports TensorFlow, loads the models and compiles the attacks on a busy machine.
-TIMEOUT = 600
-REQUIRED = ("base.keras", "robust.keras", "base.json", "robust.json", "gallery.npz")
-needs_models = pytest.mark.skipif(
-    not all((PRETRAINED_DIR / name).is_file() for name in REQUIRED),
-    reason=f"{PRETRAINED_DIR} lacks the bundled models ({', '.join(REQUIRED)})")
-
 
 # ----------------------------------------------------------------------------------------------------------------
 # Item 4: the confidence bars.
@@ -125,12 +115,6 @@ def new_app(query: dict | None = None, **session: object) -> AppTest:
         at.session_state[key] = value
     if query:
         at.query_params.update(query)
-    return at
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [exception.value for exception in at.exception]
     return at
 
 

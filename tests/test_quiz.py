@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_support import APP, TIMEOUT, needs_models, rerun
 from PIL import Image
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
@@ -21,12 +21,6 @@ from advdemo.models import load_model
 from advdemo.ui import analysis, charts, state
 from advdemo.ui.analysis import Scenario
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
-TIMEOUT = 600
-REQUIRED = ("base.keras", "robust.keras", "base.json", "robust.json", "gallery.npz")
-needs_models = pytest.mark.skipif(
-    not all((PRETRAINED_DIR / name).is_file() for name in REQUIRED),
-    reason=f"{PRETRAINED_DIR} lacks the bundled models ({', '.join(REQUIRED)})")
 SEED = 7
 GALLERY_SIZE = 500
 
@@ -109,12 +103,6 @@ def start(**session: object) -> AppTest:
     for key, value in session.items():
         at.session_state[key] = value
     return rerun(at)
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [exception.value for exception in at.exception]
-    return at
 
 
 def reveal(at: AppTest) -> str:

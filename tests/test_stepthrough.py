@@ -6,12 +6,12 @@ tab moves through the steps and shows the model's answer at each (``streamlit.te
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from apptest_support import APP, TIMEOUT, needs_models, rerun
 from streamlit.testing.v1 import AppTest
 
 from advdemo import PRETRAINED_DIR
@@ -25,12 +25,6 @@ from advdemo.ui.analysis import ATTACK_SEED, Method, Scenario, Source
 from advdemo.ui.inputs import default_gallery_index
 from advdemo.ui.stepthrough import format_distance
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
-TIMEOUT = 600
-REQUIRED = ("base.keras", "robust.keras", "base.json", "robust.json", "gallery.npz")
-needs_models = pytest.mark.skipif(
-    not all((PRETRAINED_DIR / name).is_file() for name in REQUIRED),
-    reason=f"{PRETRAINED_DIR} lacks the bundled models ({', '.join(REQUIRED)})")
 EPSILONS = {Norm.LINF: 0.2, Norm.L2: 2.0, Norm.L1: 10.0}
 
 
@@ -158,12 +152,6 @@ def start(**session: object) -> AppTest:
     for key, value in session.items():
         at.session_state[key] = value
     return rerun(at)
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [exception.value for exception in at.exception]
-    return at
 
 
 def shown_step(at: AppTest) -> tuple[int, int]:

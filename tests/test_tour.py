@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from apptest_support import APP, TIMEOUT, rerun
 from streamlit.testing.v1 import AppTest
 
 from advdemo import PRETRAINED_DIR, registry
@@ -22,9 +23,6 @@ from advdemo.ui import link, state, tour, training
 from advdemo.ui.analysis import Method
 from advdemo.ui.results import VIEW_CURVES
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
-#: Generous: the first run imports TensorFlow, loads the models and compiles the attacks on a busy machine.
-TIMEOUT = 600
 BUNDLED = ("base", "tutorial", "robust")
 REQUIRED = tuple(f"{name}{suffix}" for name in BUNDLED for suffix in (".keras", ".json")) + ("gallery.npz",)
 needs_models = pytest.mark.skipif(
@@ -76,12 +74,6 @@ def start(query: dict | None = None, **session: object) -> AppTest:
     if query:
         at.query_params.update(query)
     return rerun(at)
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [exception.value for exception in at.exception]
-    return at
 
 
 def press(at: AppTest, key: str) -> AppTest:
