@@ -3,7 +3,8 @@ Andriushchenko, Flammarion and Hein, AAAI 2022), the strongest attack's gradient
 
 Square Attack has no L1 version, and gradient attacks alone are not enough there: a model trained against
 L-inf attacks learns to threshold its input, which flattens its gradient for L1 attacks (on the bundled robust
-model APGD-L1 leaves 83% standing at L1 eps 10 while this search, with no gradient at all, brings it under 20%).
+model APGD-L1 leaves 83% standing at L1 eps 10 while this search, with no gradient at all, brings it to 6.5% with
+1,000 queries; ``benchmarks/l1_search.py``).
 
 The search moves ``k = max(1, floor(eps))`` pixels, each by ``a = min(1, eps / k)`` towards the far end of the
 range (a pixel below 0.5 goes up, the others down; ``a = 1`` sends it all the way to 0 or 1), so every candidate
@@ -19,9 +20,9 @@ with ``margin = z_y - max_{i != y} z_i`` (negative exactly when the model is foo
 inside the L1 ball: with eps >= 1 it sets ``floor(eps)`` pixels to 0 or 1, the sparsest way to spend an L1
 budget, which is what fools MNIST models. Deviations from the paper: the new value of a pixel is the far end
 of the range rather than a random end (on MNIST's mostly-black images a random end leaves about half of the
-chosen pixels unchanged; measured on the robust model at L1 eps 10 with 300 queries on 200 images: 35% left
-standing with random ends, 18.5% with far ends); fooled examples stop, and an example whose search never beats
-its clean margin is returned clean.
+chosen pixels unchanged; measured with a prototype of this search on the robust model at L1 eps 10, 300
+queries, 200 images: 35% left standing with random ends, 18.5% with far ends); fooled examples stop, and an
+example whose search never beats its clean margin is returned clean.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ In L1 the APGD runs use sparse L1 descent's direction (``advdemo.norms``).
 AutoAttack's standard version runs APGD-CE (100 steps), APGD-T (9 targets x 100 steps), FAB-T (9 targets)
 and Square (5,000 queries). ``EVALUATION_BUDGET`` is that budget scaled down to fit 2 CPU cores (fewer targets
 and queries, no FAB-T); every model card names the budget its figures were measured with. Sparse-RS gets more
-queries than Square: on the robust model at L1 eps 10 (200 images) 300 queries left 18.5% standing, 1,000 left
-11.5%.
+queries than Square: on the robust model at L1 eps 10 (200 images) 300 queries left 20.0% standing, 1,000 left
+6.5% (``benchmarks/l1_search.py``).
 """
 
 from __future__ import annotations
