@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -41,6 +42,8 @@ MIN_INK_PIXELS = 4
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 20_000_000
 MAX_UPLOAD_SIDE = 10_000
+#: A picture narrower or shorter than this (pixels) is too small to hold a digit (MNIST's are 28x28).
+MIN_UPLOAD_SIDE = 8
 #: Pillow format names accepted for uploads.
 UPLOAD_FORMATS = ("PNG", "JPEG")
 #: ITU-R 601 luma weights, as Pillow's "L" conversion.
@@ -287,12 +290,14 @@ def decode_image(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: 
     JPEG orientation tags are applied. Returns uint8 (H, W, 3|4), or float (H, W) in [0, 1] for 16-bit grey.
 
     Raises:
-        ImageError: empty, too large, not a PNG/JPEG, or corrupt; the message says which, for a user.
+        ImageError: empty, too large or too small, not a PNG/JPEG, animated, or corrupt; the message says which,
+            for a user.
     """
     if not data:
         raise ImageError("The file is empty (0 bytes). Upload a PNG or JPEG picture of a digit.")
-    if len(data) > max_bytes:
-        raise ImageError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.3g} MB.")
+    if len(data) > max_bytes:  # its size rounded up: a file just over 5 MB is never "5.0 MB; the limit is 5 MB"
+        raise ImageError(f"The file is {math.ceil(len(data) / 2**20 * 10) / 10:.1f} MB; the limit is "
+                         f"{max_bytes / 2**20:.3g} MB. Scale the picture down or crop it.")
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.format not in UPLOAD_FORMATS:
@@ -303,6 +308,13 @@ def decode_image(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: 
             if width * height > max_pixels or max(width, height) > max_side:
                 raise ImageError(f"The image is {width}x{height} pixels; the limit is {max_pixels / 1e6:.0f} "
                                  f"megapixels and {max_side} pixels a side. Scale it down and try again.")
+            if min(width, height) < MIN_UPLOAD_SIDE:
+                raise ImageError(f"The image is {width}x{height} pixels: too small to hold a digit (at least "
+                                 f"{MIN_UPLOAD_SIDE} pixels a side; MNIST's digits are 28x28).")
+            frames = getattr(image, "n_frames", 1)
+            if frames > 1:
+                raise ImageError(f"This {image.format} is animated ({frames} frames); upload a still picture of "
+                                 "one digit.")
             image.load()
             return _image_to_array(ImageOps.exif_transpose(image))
     except ImageError:
