@@ -139,7 +139,7 @@ def test_the_tour_is_one_row_of_the_link_and_refuses_what_is_not_a_step():
     context = link.LinkContext(models=BUNDLED)
     assert state.read_link({"tour": ["3"]}, context) == ({state.TOUR: 3}, None)
     for text, why in (("99", f"`tour=99` (out of range 1-{len(tour.STEPS)})"), ("x", "`tour=x` (not a whole number)"),
-                      ("0", "`tour=0` (out of range"), ("-2", "`tour=-2` (not a whole number)")):
+                      ("0", "`tour=0` (out of range"), ("-2", "`tour=-2` (out of range 1-")):
         values, note = state.read_link({"tour": [text]}, context)
         assert values == {} and why in note, (text, note)
 

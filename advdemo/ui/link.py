@@ -35,7 +35,7 @@ MAX_LISTED = 8
 #: link reproduces it exactly.
 LEVELS = 255
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,9}")
 _FLAGS = {"1": True, "on": True, "true": True, "yes": True, "0": False, "off": False, "false": False, "no": False}
 
 
@@ -105,10 +105,12 @@ def write_flag(value: Any) -> str | None:
 
 
 def whole_number(text: str) -> int:
-    """A whole number written with the ASCII digits 0-9 only (``²`` and ``٣`` are digits to Python, not here)."""
+    """A whole number written with the ASCII digits 0-9 only (``²`` and ``٣`` are digits to Python, not here),
+    perhaps negative (``-1``: the caller's range check says it is out of range, not that it is no number)."""
     text = text.strip()
-    if text.isascii() and text.isdigit() and len(text) > 9:
-        raise Refused("far too large")
+    digits = text.removeprefix("-")
+    if digits.isascii() and digits.isdigit() and len(digits) > 9:
+        raise Refused("far too large" if digits == text else "far too small")
     if not _WHOLE_NUMBER.fullmatch(text):
         raise Refused("not a whole number")
     return int(text)
@@ -208,7 +210,7 @@ def parse_gallery_index(text: str, context: LinkContext) -> int:
     if context.gallery_size is None:
         raise Refused("the digit gallery is unavailable")
     value = whole_number(text)
-    if not value < context.gallery_size:
+    if not 0 <= value < context.gallery_size:
         raise Refused(f"out of range 0-{context.gallery_size - 1}")
     return value
 
