@@ -313,6 +313,7 @@ def save_user_model(model: Any, card: Mapping[str, Any], name: str, overwrite: b
     Raises:
         ValueError: a name that cannot be made safe, or a bundled model's name.
         ModelExistsError: a user model of that name exists and ``overwrite`` is False.
+        OSError: the files could not be written (a full disk...); the message says that the folder is as it was.
     """
     if not isinstance(card, Mapping):
         raise ValueError(f"a model card is a dict, got {type(card).__name__}")
@@ -326,6 +327,9 @@ def save_user_model(model: Any, card: Mapping[str, Any], name: str, overwrite: b
         staged_model = save_model(model, staging / f"{name}.keras")
         staged_card = write_json_atomically(staging / f"{name}.json", dict(card))
         _commit([(staged_model, model_path), (staged_card, card_path)], staging)
+    except OSError as error:  # a full disk, a lost permission: said for a user, not which temporary file failed
+        message = f"{error.strerror or error}: the model {name!r} was not saved; {model_path.parent} is as it was"
+        raise (OSError(message) if error.errno is None else OSError(error.errno, message)) from error
     finally:
         # What is left in it is temporary (or, after a success, the replaced files); a failure to remove it
         # must not turn a completed save into an error, and the listing ignores hidden folders.
