@@ -67,8 +67,8 @@ def _open_npz(path: Path, what: str, hint: str) -> np.lib.npyio.NpzFile:
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    hint = (f"point --data or {MNIST_ENV} at a Keras-format mnist.npz "
-            "(arrays x_train, y_train, x_test, y_test, uint8)")
+    hint = ("name a Keras-format mnist.npz (arrays x_train, y_train, x_test, y_test, uint8) with "
+            f"{MNIST_ENV} (then restart the app) or, on the command line, --data")
     if not path.is_file():
         raise FileNotFoundError(f"MNIST file {path} does not exist: {hint}")
     archive = _open_npz(path, f"MNIST file {path}", hint)
