@@ -1,8 +1,8 @@
 """A training job: train, save, evaluate, with live progress, an ETA and a cancel that stops within a batch.
 
 One implementation for the command line (``python -m advdemo.train`` runs a job in its own thread of
-control and prints its progress) and the app (the sidebar starts a job in a background thread and reads
-its ``snapshot()`` every second). A job goes through
+control and prints its progress) and the app (the sidebar runs a ``ProcessJob``: the same job in a child
+process at a lower CPU priority, and reads its ``snapshot()`` every second). A job goes through
 
     TRAINING -> (SAVING) -> EVALUATING -> DONE          or CANCELLED / FAILED at any point
 
@@ -15,12 +15,21 @@ its ``snapshot()`` every second). A job goes through
 
 ``JobManager`` lets one job run per server at a time: a second ``start`` is refused with ``Busy``, whose
 message says which model is training, since when and until about when.
+
+Why a process for the app: TensorFlow runs every op of a process on one shared pool of threads, so a training
+in a thread of the server competes on equal terms with every session's attacks (a class of 30 saw its
+interactions slow several times while one training ran, ``benchmarks/load_test.py``). In a child process at
+``CHILD_NICENESS`` the kernel gives the sessions' short attacks the CPU first and the training what is left.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import multiprocessing
+import os
+import pickle
+import queue
 import threading
 import time
 import traceback
@@ -29,9 +38,10 @@ from typing import Any
 
 import keras
 
-from advdemo.cards import machine_description
+from advdemo import child, registry
+from advdemo.cards import machine_description, write_json_atomically
 from advdemo.config import AdvRegConfig, Norm, TrainConfig
-from advdemo.data import Split
+from advdemo.data import Split, load_mnist
 from advdemo.evaluation import AttackSpec, accuracy, adversarial_images, headline_pgd
 from advdemo.training import TrainingProgress, train_model
 
@@ -43,6 +53,12 @@ EVALUATION_SUITE: tuple[AttackSpec, ...] = (AttackSpec.clean(), AttackSpec.fgsm(
 CURVE_EPSILONS: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 #: At most this many points of the loss/accuracy history are kept for the live chart.
 HISTORY_POINTS = 400
+#: How much lower a ``ProcessJob``'s CPU priority is than the server's (``os.nice``; 19 is the lowest).
+CHILD_NICENESS = 10
+#: A ``ProcessJob``'s child looks for a cancel this often (then the job stops within a batch).
+CANCEL_POLL_SECONDS = 0.1
+#: A ``ProcessJob``'s child sends at most one progress snapshot per this many seconds (and every change of state).
+SEND_EVERY_SECONDS = 0.25
 
 
 class State(enum.Enum):
@@ -124,6 +140,14 @@ def split_validation(train: Split, size: int) -> tuple[Split, Split | None]:
     if size >= len(train):
         raise ValueError(f"a validation set of {size} leaves no training images (there are {len(train)})")
     return Split(train.images[:-size], train.labels[:-size]), Split(train.images[-size:], train.labels[-size:])
+
+
+def failure_message(error: Exception) -> str:
+    """One line for the page: our own messages about files and values (``OSError``, ``ValueError``) as they are,
+    anything else (a bug) with its class name, for the log's traceback."""
+    if isinstance(error, (OSError, ValueError)) and str(error):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 class _Cancelled(Exception):
@@ -234,7 +258,7 @@ class TrainingJob:
                                                  "are kept")
         except Exception as error:  # reported on the page in one line; the traceback goes to the log
             traceback.print_exc()
-            return self._finish(State.FAILED, f"{type(error).__name__}: {error}")
+            return self._finish(State.FAILED, failure_message(error))
 
     def _card(self, result, train_examples: int) -> dict[str, Any]:
         request = self.request
@@ -293,6 +317,145 @@ class TrainingJob:
         return self._finish(State.DONE, "trained, saved and measured")
 
 
+def user_model_job(request: TrainingRequest, owner: str = "", card_extras: dict[str, Any] | None = None,
+                   on_update: Callable[[Snapshot], None] | None = None) -> TrainingJob:
+    """A job on MNIST (``advdemo.data.load_mnist``: ``ADVDEMO_MNIST``, else Keras' download) whose model and card
+    go to the user folder (``registry.save_user_model``, both files or neither) under ``request.name``."""
+    saved: dict[str, registry.ModelInfo] = {}
+
+    def save(model: keras.Model, card: dict[str, Any]) -> None:
+        saved["info"] = registry.save_user_model(model, card, request.name)
+
+    def update_card(card: dict[str, Any]) -> None:
+        write_json_atomically(saved["info"].card_path, card)
+
+    return TrainingJob(request, load_data=load_mnist, save=save, update_card=update_card, owner=owner,
+                       card_extras=card_extras, on_update=on_update)
+
+
+#: Builds the job a ``ProcessJob`` runs, in the child: ``build(on_update=...)``. Must pickle (a module-level
+#: function, or a ``functools.partial`` of one), e.g. ``partial(user_model_job, request, owner=...)``.
+BuildJob = Callable[..., TrainingJob]
+
+
+class _Sender:
+    """The child's ``on_update``: puts snapshots on the queue, at most one per ``SEND_EVERY_SECONDS`` while the
+    state stays the same (a training reports every batch)."""
+
+    def __init__(self, updates: multiprocessing.Queue) -> None:
+        self._updates, self._sent_at, self._state = updates, 0.0, None
+
+    def __call__(self, snapshot: Snapshot) -> None:
+        now = time.monotonic()
+        if snapshot.state is not self._state or now - self._sent_at >= SEND_EVERY_SECONDS:
+            self._updates.put(snapshot)
+            self._sent_at, self._state = now, snapshot.state
+
+
+def serve_in_child(build: BuildJob, updates: multiprocessing.Queue, cancel: Any) -> None:
+    """A ``ProcessJob``'s child, once ``advdemo.child.run`` has lowered its priority: builds the job, runs it with
+    progress sent to ``updates`` and the shared ``cancel`` flag watched, and sends the final snapshot."""
+    job = build(on_update=_Sender(updates))
+
+    def watch_cancel() -> None:
+        while not cancel.value:
+            time.sleep(CANCEL_POLL_SECONDS)
+        job.cancel()
+
+    threading.Thread(target=watch_cancel, name="watch-cancel", daemon=True).start()
+    updates.put(job.run())
+    updates.close()
+    updates.join_thread()  # the final snapshot is in the pipe before the process ends
+
+
+class ProcessJob:
+    """The job ``build`` makes, run in a child process (``spawn``: a fresh interpreter, no threads inherited from
+    the server) ``CHILD_NICENESS`` below the server's priority. The same outside view as ``TrainingJob``:
+    ``request``, ``owner``, ``snapshot()``, ``cancel()``, ``start()``, ``join()``.
+
+    The child sends snapshots over a queue; a thread of this process keeps the latest. If the child dies
+    without a final snapshot (killed, out of memory), the job ends ``FAILED`` with its exit code; a cancel
+    reaches the child's job through an event, so it stops within a batch and writes nothing, as in a thread.
+    """
+
+    def __init__(self, request: TrainingRequest, build: BuildJob, owner: str = "",
+                 niceness: int = CHILD_NICENESS) -> None:
+        self.request, self.owner = request, owner
+        self._build, self._niceness = build, niceness
+        context = multiprocessing.get_context("spawn")
+        self._context = context
+        self._updates = context.Queue()
+        # A lock-free shared flag, polled by the child: a multiprocessing.Event's set() waits for every process
+        # that ever waited on it to wake, so it hangs for good once a child has exited inside wait().
+        self._cancel = context.RawValue("b", 0)
+        self._lock = threading.Lock()
+        self._snapshot = Snapshot(request.name, owner, State.TRAINING, started=time.time(),
+                                  epochs=request.train_config.epochs, message="starting the training process")
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._pump_thread: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (``None`` before ``start``)."""
+        return None if self._process is None else self._process.pid
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot
+
+    def cancel(self) -> None:
+        self._cancel.value = 1
+
+    def start(self) -> ProcessJob:
+        # The builder travels pickled, so the child unpickles it (and imports TensorFlow) after lowering its
+        # priority: see advdemo/child.py.
+        priority = min(19, os.getpriority(os.PRIO_PROCESS, 0) + self._niceness)
+        self._process = self._context.Process(
+            target=child.run, args=(priority, pickle.dumps(self._build), self._updates, self._cancel),
+            name=f"train-{self.request.name}", daemon=True)
+        self._process.start()
+        os.setpriority(os.PRIO_PROCESS, self._process.pid, priority)  # from its first moments: Python's start-up
+        self._pump_thread = threading.Thread(target=self._pump, name=f"pump-{self.request.name}", daemon=True)
+        self._pump_thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> Snapshot:
+        if self._pump_thread is not None:
+            self._pump_thread.join(timeout)
+        return self.snapshot()
+
+    def _set(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            self._snapshot = snapshot
+
+    def _pump(self) -> None:
+        """Keeps the child's latest snapshot until a final one arrives, or the child is gone without one."""
+        process = self._process
+        while True:
+            try:
+                snapshot = self._updates.get(timeout=0.5)
+            except queue.Empty:
+                if process.is_alive():
+                    continue
+                try:  # anything it sent just before it ended
+                    snapshot = self._updates.get(timeout=1.0)
+                except queue.Empty:
+                    process.join()
+                    self._set(dataclasses.replace(
+                        self.snapshot(), state=State.FAILED, eta_seconds=None, finished_at=time.time(),
+                        message=f"the training process stopped unexpectedly (exit code {process.exitcode}); "
+                                "the server's log says why. Nothing half-written was kept."))
+                    return
+            self._set(snapshot)
+            if snapshot.state.finished:
+                process.join(30)
+                return
+
+
+#: What ``JobManager`` runs: a job in a thread (``TrainingJob``) or in a child process (``ProcessJob``).
+Job = TrainingJob | ProcessJob
+
+
 class Busy(RuntimeError):
     """A job is already running on this server."""
 
@@ -302,14 +465,14 @@ class JobManager:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._job: TrainingJob | None = None
+        self._job: Job | None = None
 
-    def current(self) -> TrainingJob | None:
+    def current(self) -> Job | None:
         """The running job, or the last one (finished) until another starts."""
         with self._lock:
             return self._job
 
-    def start(self, job: TrainingJob) -> TrainingJob:
+    def start(self, job: Job) -> Job:
         with self._lock:
             if self._job is not None and not self._job.snapshot().state.finished:
                 raise Busy(busy_message(self._job.snapshot()))

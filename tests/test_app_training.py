@@ -137,3 +137,10 @@ def test_train_uses_the_settings_shown_when_clicked(home):
     assert job is not None and job.request.train_config.epochs == 2
     job.cancel()
     job.join(60)
+
+
+def test_a_missing_mnist_file_turns_train_off_with_a_warning(home, tmp_path, monkeypatch):
+    monkeypatch.setenv("ADVDEMO_MNIST", str(tmp_path / "nowhere.npz"))
+    at = open_app()
+    assert any("nowhere.npz" in warning.value and "does not exist" in warning.value for warning in at.sidebar.warning)
+    assert at.sidebar.button(key="train_start").disabled

@@ -105,8 +105,16 @@ def test_a_failure_is_reported_in_one_line_never_raised(tiny_splits):
 
     recorder = Recorder()
     final = TrainingJob(request(), no_data, recorder.save, recorder.update_card).run()
-    assert final.state is State.FAILED and final.message == "FileNotFoundError: MNIST is not on this machine"
+    assert final.state is State.FAILED and final.message == "MNIST is not on this machine"
     assert recorder.saved == []
+
+
+def test_a_bug_is_reported_with_its_class_name():
+    def broken_data():
+        raise KeyError("x_train")
+
+    final = TrainingJob(request(), broken_data, Recorder().save, Recorder().update_card).run()
+    assert final.state is State.FAILED and final.message == "KeyError: 'x_train'"
 
 
 def test_validation_is_held_out_as_the_config_says(tiny_splits):

@@ -1,23 +1,34 @@
 """The sidebar's "Train a model" panel and "Your models" list.
 
-Training runs in a background thread (``advdemo.jobs``), one at a time per server (``job_manager``); every
-session sees its progress, only the session that started it can cancel it. While a job runs the panel
+Training runs in a child process at a lower CPU priority (``advdemo.jobs.ProcessJob``), one at a time per server
+(``job_manager``), so the sessions' attacks stay quick while it runs; every session sees its progress, only the
+session that started it can cancel it. While a job runs the panel
 refreshes itself every second (a fragment), and reruns the whole page when the model is saved and when the job
 ends, so the new model joins "Models to attack" and the test-set tab.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 import pandas as pd
 import streamlit as st
 
 from advdemo import registry
-from advdemo.cards import write_json_atomically
 from advdemo.config import Norm
-from advdemo.data import load_mnist, resolve_mnist_path
-from advdemo.jobs import Busy, JobManager, State, TrainingJob, TrainingRequest, busy_message, format_duration
+from advdemo.data import resolve_mnist_path
+from advdemo.jobs import (
+    Busy,
+    Job,
+    JobManager,
+    ProcessJob,
+    State,
+    TrainingRequest,
+    busy_message,
+    format_duration,
+    user_model_job,
+)
 from advdemo.presets import CUSTOM, CUSTOM_HELP, KIND_LABELS, MEASURED_ON, PRESETS, Kind, custom_request
 from advdemo.ui import state
 
@@ -38,6 +49,8 @@ CUSTOM_DEFAULTS = {"kind": Kind.NSL, "epochs": 5, "batch_size": 32, "learning_ra
                    "pgd_epsilon": 0.2, "random_init": False, "seed": 0}
 NO_MNIST = ("No MNIST file is configured (`ADVDEMO_MNIST`): **Train** downloads it (11 MB) the first time. On a "
             "machine without internet, set `ADVDEMO_MNIST=/path/to/mnist.npz` and restart the app.")
+MNIST_MISSING = ("`ADVDEMO_MNIST` names `{path}`, which does not exist, so Train is off: point it at a Keras-format "
+                 "mnist.npz and restart the app.")
 
 
 @st.cache_resource(show_spinner=False)
@@ -103,22 +116,14 @@ def build_request(preset: str, name: str, custom: dict) -> TrainingRequest:
     return PRESETS[preset].request(name)
 
 
-def start_job(request: TrainingRequest) -> TrainingJob:
-    """Starts training ``request`` in the background; the model and its card go to the user folder (``Busy``
+def start_job(request: TrainingRequest) -> Job:
+    """Starts training ``request`` in a child process; the model and its card go to the user folder (``Busy``
     if another training runs)."""
-    saved: dict[str, registry.ModelInfo] = {}
-
-    def save(model, card) -> None:
-        saved["info"] = registry.save_user_model(model, card, request.name)
-
-    def update_card(card) -> None:
-        write_json_atomically(saved["info"].card_path, card)
-
     data = resolve_mnist_path()
-    job = TrainingJob(request, load_data=load_mnist, save=save, update_card=update_card, owner=_session_id(),
-                      card_extras={"data": {"source": str(data) if data else "keras.datasets.mnist"},
-                                   "trained_in": "the app's sidebar"})
-    return job_manager().start(job)
+    build = functools.partial(user_model_job, request, owner=_session_id(),
+                              card_extras={"data": {"source": str(data) if data else "keras.datasets.mnist"},
+                                           "trained_in": "the app's sidebar"})
+    return job_manager().start(ProcessJob(request, build, owner=_session_id()))
 
 
 def _custom_values() -> dict:
@@ -141,7 +146,7 @@ def _train_clicked() -> None:
         st.session_state[MESSAGE] = str(error)
 
 
-def _progress_view(job: TrainingJob) -> None:
+def _progress_view(job: Job) -> None:
     snapshot = job.snapshot()
     left = "" if snapshot.eta_seconds is None else f" · about {format_duration(snapshot.eta_seconds)} left"
     if snapshot.state is State.TRAINING and not snapshot.batches:
@@ -167,7 +172,7 @@ def _progress_view(job: TrainingJob) -> None:
         st.caption(f"{busy_message(snapshot)} Only that session can cancel it.")
 
 
-def _needs_page_rerun(job: TrainingJob) -> bool:
+def _needs_page_rerun(job: Job) -> bool:
     """True once when the model has just been saved (it joins the roster) and once when the job ends."""
     snapshot = job.snapshot()
     milestone = (id(job), snapshot.state if snapshot.state is not State.TRAINING else None)
@@ -206,9 +211,13 @@ def training_panel() -> None:
         state.default(NAME, f"my-{preset}")
         st.text_input("Name of the new model", key=NAME, max_chars=registry.MAX_NAME_LENGTH,
                       help="Letters, digits, - and _; it is saved in your models folder.")
-        if resolve_mnist_path() is None:
+        data = resolve_mnist_path()
+        missing = data is not None and not data.is_file()
+        if data is None:
             st.caption(NO_MNIST)
-        st.button("Train", key="train_start", type="primary", disabled=running, on_click=_train_clicked,
+        elif missing:
+            st.warning(MNIST_MISSING.format(path=data))
+        st.button("Train", key="train_start", type="primary", disabled=running or missing, on_click=_train_clicked,
                   icon=":material/play_arrow:")
         if st.session_state.get(MESSAGE):
             st.error(st.session_state[MESSAGE])

@@ -1,0 +1,103 @@
+"""advdemo.jobs.ProcessJob: the app's training runs in a child process at a lower CPU priority, reports its
+progress to the server, can be cancelled without writing anything, and a child that dies is reported, not waited
+for forever. Each test starts a real child (a fresh interpreter importing TensorFlow: a few seconds each)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+
+import pytest
+
+from advdemo.config import TrainConfig
+from advdemo.jobs import CHILD_NICENESS, ProcessJob, State, TrainingRequest, user_model_job
+
+WAIT_SECONDS = 240
+
+
+def tiny_request(name: str, epochs: int, evaluation_n: int = 8) -> TrainingRequest:
+    return TrainingRequest(name, "custom", "a test", TrainConfig(epochs=epochs, batch_size=32), None,
+                           evaluation_n=evaluation_n, curve_n=0)
+
+
+@pytest.fixture
+def user_folder(tmp_path, monkeypatch, write_tiny_mnist):
+    """ADVDEMO_HOME and ADVDEMO_MNIST (256 tiny training images) for this test; the child inherits both."""
+    monkeypatch.setenv("ADVDEMO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ADVDEMO_MNIST", str(write_tiny_mnist(tmp_path / "tiny.npz")))
+    return tmp_path / "home" / "models"
+
+
+def start(request: TrainingRequest) -> ProcessJob:
+    return ProcessJob(request, functools.partial(user_model_job, request, owner="s1"), owner="s1").start()
+
+
+def follow(job: ProcessJob, until=lambda snapshot: snapshot.state.finished, on_poll=lambda: None):
+    """Polls the job every 50 ms until ``until(snapshot)``; returns (that snapshot, all distinct snapshots)."""
+    seen = []
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        snapshot = job.snapshot()
+        if not seen or snapshot != seen[-1]:
+            seen.append(snapshot)
+        on_poll()
+        if until(snapshot):
+            return snapshot, seen
+        time.sleep(0.05)
+    raise AssertionError(f"not reached within {WAIT_SECONDS} s; last snapshot: {job.snapshot()}")
+
+
+def test_the_child_trains_at_a_lower_priority_reports_progress_and_saves_to_the_user_folder(user_folder):
+    job = start(tiny_request("child-made", epochs=2))
+    niceness = set()
+
+    def read_niceness():
+        try:
+            niceness.add(os.getpriority(os.PRIO_PROCESS, job.pid))
+        except ProcessLookupError:  # the child has just ended
+            pass
+
+    final, seen = follow(job, on_poll=read_niceness)
+    assert final.state is State.DONE, final.message
+    assert job.pid != os.getpid()
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + CHILD_NICENESS)
+    assert niceness == {expected}  # lowered once, at the start, before any work
+    assert seen[0].message == "starting the training process"
+    training = [s for s in seen if s.state is State.TRAINING and s.batches]
+    assert training and training[-1].epochs == 2  # the child's per-batch progress reached this process
+    assert any(s.state is State.EVALUATING for s in seen)
+    assert final.figures and all(0.0 <= value <= 1.0 for _, value in final.figures)
+    assert sorted(path.name for path in user_folder.iterdir() if not path.name.startswith(".")) == [
+        "child-made.json", "child-made.keras"]
+    assert job.join(5).state is State.DONE
+    late_cancel = threading.Thread(target=job.cancel, daemon=True)  # e.g. a Cancel click as the job ends
+    late_cancel.start()
+    late_cancel.join(10)
+    assert not late_cancel.is_alive(), "cancel() hangs once the child has exited"
+    assert job.snapshot().state is State.DONE
+
+
+def test_a_cancel_reaches_the_child_and_nothing_is_written(user_folder):
+    job = start(tiny_request("never-saved", epochs=200))
+    follow(job, until=lambda snapshot: snapshot.state is State.TRAINING and snapshot.batch > 0)
+    job.cancel()
+    final, _ = follow(job)
+    assert final.state is State.CANCELLED
+    assert "nothing was written" in final.message
+    assert not user_folder.exists() or list(user_folder.iterdir()) == []
+
+
+def die_at_once(on_update=None):
+    """A job builder whose child exits at once, as a killed or out-of-memory child would."""
+    os._exit(3)
+
+
+def test_a_child_that_dies_is_reported_as_failed_with_its_exit_code(user_folder):
+    request = tiny_request("dies", epochs=1)
+    job = ProcessJob(request, die_at_once, owner="s1").start()
+    final, _ = follow(job)
+    assert final.state is State.FAILED
+    assert "exit code 3" in final.message
+    assert not user_folder.exists()
