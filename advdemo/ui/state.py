@@ -91,13 +91,15 @@ _URL_RESTORED = "_url_restored"
 URL_NOTE = "url_note"
 #: Widgets whose value outlives a run in which they are not shown (Streamlit forgets those otherwise): the gallery
 #: digit and the stated label while another input is shown (the input section's), the tab, the target, PGD's
-#: settings, the transfer source, and the step-through's and the quiz's choices while hidden (the attack fragment's).
+#: settings, the transfer source, each norm's eps while another norm is chosen, and the step-through's and the
+#: quiz's choices while hidden (the attack fragment's).
 KEPT_INPUT = (GALLERY_INDEX, STATED_LABEL)
-KEPT_ATTACK = (VIEW, TARGET, STEPS, STEP_FRACTION, RANDOM_START, TRANSFER_FROM, STEP_MODEL, QUIZ_MODEL, QUIZ_KIND)
+KEPT_ATTACK = (VIEW, TARGET, STEPS, STEP_FRACTION, RANDOM_START, TRANSFER_FROM, *(f"eps_{norm.value}" for norm in Norm),
+               STEP_MODEL, QUIZ_MODEL, QUIZ_KIND)
 
 
 def eps_key(norm: Norm) -> str:
-    """Each norm keeps its own eps slider (and so its own range and default)."""
+    """Each norm keeps its own eps slider (and so its own range, default and value: ``KEPT_ATTACK``)."""
     return f"eps_{norm.value}"
 
 
