@@ -11,6 +11,7 @@ are drawn above the verdicts (``controls.sidebar_controls``).
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -98,6 +99,12 @@ def verdict(outcome: Outcome, label: int, target: int | None, *, guessed_by: str
     return "held", f"✓ HELD → still {says}"
 
 
+def verdict_html(kind: str, text: str) -> str:
+    """The verdict's styled box: the one place the page renders HTML built from data (model names, a guess), so
+    both the class and the text are escaped."""
+    return f'<div class="advdemo-verdict advdemo-{html.escape(kind)}">{html.escape(text)}</div>'
+
+
 def _model_heading(name: str) -> str:
     """The model's name in its registry colour (close to its charts' colour)."""
     return f"### :{markdown_colour_of(name)}[{name}]"
@@ -111,7 +118,7 @@ def show_outcome(outcome: Outcome, info: ModelInfo, image: np.ndarray, label: in
     says, once the sweep is done, the smallest eps that fools this model (``show_flips``)."""
     st.markdown(_model_heading(outcome.model))
     kind, text = verdict(outcome, label, scenario.target, guessed_by=guessed_by, not_a_digit=not_a_digit)
-    st.markdown(f'<div class="advdemo-verdict advdemo-{kind}">{text}</div>', unsafe_allow_html=True)
+    st.markdown(verdict_html(kind, text), unsafe_allow_html=True)
     flip_line = st.empty()
     if not present:
         st.caption(info.summary)
