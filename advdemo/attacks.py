@@ -302,8 +302,15 @@ _compiled_restarts = tf.function(_restarts, reduce_retracing=True)
 _compiled_trajectory = tf.function(_trajectory, reduce_retracing=True)
 
 
+#: Radii and step sizes are capped at this in float32 (``_budget``). A larger ball changes nothing (it already holds
+#: the whole pixel range [0, 1] of any image of up to 10^15 pixels), while float32 turns 3.5e38 (or twice 1.8e38,
+#: APGD's first step) into inf, and inf times a zero direction into NaN images.
+MAX_LENGTH = 1e15
+
+
 def _budget(config: AttackConfig) -> Budget:
-    return Budget(tf.constant(config.epsilon, tf.float32), tf.constant(config.adv_step_size, tf.float32),
+    return Budget(tf.constant(min(config.epsilon, MAX_LENGTH), tf.float32),
+                  tf.constant(min(config.adv_step_size, MAX_LENGTH), tf.float32),
                   tf.constant(config.pgd_iterations, tf.int32))
 
 
@@ -373,11 +380,14 @@ def attack(model, images: np.ndarray, labels: np.ndarray, config: AttackConfig, 
 
     Returns:
         float32 array shaped like ``images``: every example within ``config.epsilon`` of the original in
-        ``config.adv_grad_norm`` and inside [clip_value_min, clip_value_max].
+        ``config.adv_grad_norm`` and inside [clip_value_min, clip_value_max]; with ``config.epsilon == 0``, a copy
+        of ``images`` (bit for bit: TensorFlow's CPU kernels would flush subnormal pixels to 0).
     """
     images, labels = _check_inputs(images, labels, config)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if config.epsilon == 0:
+        return np.clip(images, config.clip_value_min, config.clip_value_max)
     budget, setup = _budget(config), setup_of(config)
     outputs = [
         _compiled_restarts(model, tf.constant(images[start:start + batch_size]),

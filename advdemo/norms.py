@@ -46,13 +46,20 @@ def per_example(values: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     return tf.reshape(values, shape)
 
 
+def _l2_length(flat: tf.Tensor) -> tf.Tensor:
+    """``||row||_2`` of each row of ``flat`` (batch, n), scaled by the row's max |entry| first, so that squaring
+    cannot overflow or underflow in float32 (``tf.norm`` of entries above ~1.8e19 is inf, below ~1e-19 0)."""
+    largest = tf.reduce_max(tf.abs(flat), axis=1)
+    return largest * tf.norm(tf.math.divide_no_nan(flat, largest[:, None]), axis=1)
+
+
 def measure(delta: tf.Tensor, norm: Norm) -> tf.Tensor:
     """Norm of each example of ``delta`` (batch, ...) -> (batch,)."""
     flat = _flatten(delta)
     if norm is Norm.LINF:
         return tf.reduce_max(tf.abs(flat), axis=1)
     if norm is Norm.L2:
-        return tf.norm(flat, axis=1)
+        return _l2_length(flat)
     if norm is Norm.L1:
         return tf.reduce_sum(tf.abs(flat), axis=1)
     raise ValueError(f"unknown norm {norm!r}")
@@ -66,9 +73,10 @@ def steepest_ascent_direction(gradient: tf.Tensor, norm: Norm) -> tf.Tensor:
     g = tf.where(tf.math.is_finite(gradient), gradient, tf.zeros_like(gradient))
     if norm is Norm.LINF:
         return tf.sign(g)
-    if norm is Norm.L2:
-        length = tf.maximum(tf.norm(_flatten(g), axis=1), L2_NORM_FLOOR)
-        return g / per_example(length, g)
+    if norm is Norm.L2:  # computed on g / max|g|, so that huge gradients (||g|| even beyond 3.4e38) do not give 0
+        largest = per_example(tf.reduce_max(tf.abs(_flatten(g)), axis=1), g)
+        scaled = tf.math.divide_no_nan(g, largest)
+        return scaled / tf.maximum(per_example(tf.norm(_flatten(scaled), axis=1), g), L2_NORM_FLOOR / largest)
     if norm is Norm.L1:
         magnitude = tf.abs(g)
         largest = tf.reduce_max(_flatten(magnitude), axis=1)
@@ -152,7 +160,13 @@ def _project_l1(flat: tf.Tensor, epsilon: tf.Tensor) -> tf.Tensor:
     The sort-based method of Duchi, Shalev-Shwartz, Singer and Chandra (ICML 2008): rows already inside
     the ball are returned unchanged; the others are soft-thresholded by the ``theta`` that lands them on
     the sphere.
+
+    Computed in float64: ``theta = (cumulative sum - eps) / rho`` cancels catastrophically in float32 when the
+    point lies far outside a small ball (eight entries of 12.5 projected onto eps = 1e-6 landed at 7.6e-6; a
+    constant row of 545957 onto eps = 0 at 13.5). A last rescaling keeps even the extreme cases inside the ball.
     """
+    dtype = flat.dtype
+    flat, epsilon = tf.cast(flat, tf.float64), tf.cast(epsilon, tf.float64)
     magnitude = tf.abs(flat)
     descending = tf.sort(magnitude, axis=1, direction="DESCENDING")
     cumulative = tf.cumsum(descending, axis=1)
@@ -163,8 +177,10 @@ def _project_l1(flat: tf.Tensor, epsilon: tf.Tensor) -> tf.Tensor:
     cumulative_at_rho = tf.gather(cumulative, rho - 1, batch_dims=1)
     theta = tf.maximum((cumulative_at_rho - epsilon) / tf.cast(rho, flat.dtype), 0.0)
     projected = tf.sign(flat) * tf.maximum(magnitude - theta[:, None], 0.0)
+    total = tf.reduce_sum(tf.abs(projected), axis=1)
+    projected *= tf.where(total > epsilon, tf.math.divide_no_nan(epsilon, total), tf.ones_like(total))[:, None]
     inside = tf.reduce_sum(magnitude, axis=1) <= epsilon
-    return tf.where(inside[:, None], flat, projected)
+    return tf.cast(tf.where(inside[:, None], flat, projected), dtype)
 
 
 def project(delta: tf.Tensor, epsilon: float | tf.Tensor, norm: Norm) -> tf.Tensor:
@@ -177,8 +193,8 @@ def project(delta: tf.Tensor, epsilon: float | tf.Tensor, norm: Norm) -> tf.Tens
     if norm is Norm.LINF:
         return tf.clip_by_value(delta, -epsilon, epsilon)
     if norm is Norm.L2:
-        length = tf.norm(_flatten(delta), axis=1)
-        scale = tf.minimum(1.0, epsilon / tf.maximum(length, 1e-12))
+        length = _l2_length(_flatten(delta))
+        scale = tf.where(length > epsilon, tf.math.divide_no_nan(epsilon, length), tf.ones_like(length))
         return delta * per_example(scale, delta)
     if norm is Norm.L1:
         return tf.reshape(_project_l1(_flatten(delta), epsilon), tf.shape(delta))
