@@ -109,6 +109,10 @@ def test_a_second_training_is_refused_while_one_runs(home):
     assert any(caption.value.startswith('Another session is training "tiny-first"') and
                "Only that session can cancel it" in caption.value for caption in second.sidebar.caption)
     assert not any(button.key == training.CANCEL for button in second.sidebar.button)
+    # Only the session that started it gets the panel opened for it: 30 open panels would redraw 30 progress
+    # charts every second.
+    assert first.session_state[training.PANEL] is True
+    assert second.session_state[training.PANEL] is False
 
 
 def test_bad_names_are_refused_plainly(home):

@@ -172,6 +172,15 @@ def _progress_view(job: Job) -> None:
         st.caption(f"{busy_message(snapshot)} Only that session can cancel it.")
 
 
+def status_line(job: Job) -> str:
+    """One line on a running job, for a closed panel (no chart, no timer: it is as fresh as the last rerun)."""
+    snapshot = job.snapshot()
+    if job.owner != _session_id():
+        return f"{busy_message(snapshot)} Only that session can cancel it."
+    left = "" if snapshot.eta_seconds is None else f", about {format_duration(snapshot.eta_seconds)} left"
+    return f"Training {snapshot.name}: {snapshot.stage_label}{left}. Open this panel to follow it."
+
+
 def _needs_page_rerun(job: Job) -> bool:
     """True once when the model has just been saved (it joins the roster) and once when the job ends."""
     snapshot = job.snapshot()
@@ -197,7 +206,9 @@ def training_panel() -> None:
     job = job_manager().current()
     running = job is not None and not job.snapshot().state.finished
     state.default(PANEL, False)
-    if running and st.session_state.get(OPENED_FOR) != id(job):  # once per job: then the user decides
+    # The session that started the job sees it open, once per job (then the user decides); the others keep their
+    # panel as it is: a class of 30 with the panel open would redraw 30 progress charts every second.
+    if running and job.owner == _session_id() and st.session_state.get(OPENED_FOR) != id(job):
         st.session_state[PANEL] = True
         st.session_state[OPENED_FOR] = id(job)
     with st.sidebar.expander("Train a model", key=PANEL, on_change="rerun", icon=":material/model_training:"):
@@ -221,8 +232,10 @@ def training_panel() -> None:
                   icon=":material/play_arrow:")
         if st.session_state.get(MESSAGE):
             st.error(st.session_state[MESSAGE])
-        if running:
-            _live_progress()
+        if running and st.session_state[PANEL]:
+            _live_progress()  # refreshes itself every second, only while the panel is open
+        elif running:
+            st.caption(status_line(job))
         elif job is not None:
             _progress_view(job)
             if _needs_page_rerun(job):
