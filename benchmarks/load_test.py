@@ -90,14 +90,25 @@ new MutationObserver(records => {
 }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
                       attributeFilter: ['data-test-script-state']});
 """
-#: True once a run that ended after ``runs`` has left the page idle, with at least one verdict, all fresh.
-SETTLED = """(runs) => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning' || window.advdemoRuns <= runs) return false;
-  const verdicts = [...document.querySelectorAll('.advdemo-verdict')];
-  return verdicts.length > 0
-    && verdicts.every(v => v.closest('[data-testid="stElementContainer"]')?.dataset.stale !== 'true');
-}"""
+#: Resolves once a run that ended after ``runs`` has left the page idle, with at least one verdict, all fresh.
+#: Checked on every DOM change (a MutationObserver), not on a timer: 30 pages polling every 50 ms cost the
+#: browsers more CPU than the server used. Rejects after ``timeout`` ms.
+SETTLED = """([runs, timeout]) => new Promise((resolve, reject) => {
+  const settled = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.getAttribute('data-test-script-state') !== 'notRunning' || window.advdemoRuns <= runs) return false;
+    const verdicts = [...document.querySelectorAll('.advdemo-verdict')];
+    return verdicts.length > 0
+      && verdicts.every(v => v.closest('[data-testid="stElementContainer"]')?.dataset.stale !== 'true');
+  };
+  if (settled()) { resolve(true); return; }
+  const observer = new MutationObserver(() => {
+    if (settled()) { observer.disconnect(); clearTimeout(timer); resolve(true); }
+  });
+  const timer = setTimeout(() => { observer.disconnect(); reject(new Error(`not settled within ${timeout} ms`)); },
+                           timeout);
+  observer.observe(document, {subtree: true, attributes: true, childList: true, characterData: true});
+})"""
 EXCEPTION = '[data-testid="stException"]'
 #: The line that says what the input is: "True label: 7 · gallery digit 12 (MNIST test image 3456)" or
 #: "Input: your drawing."
@@ -142,9 +153,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def settle(page, runs: int, timeout_ms: float) -> None:
-    # Evaluated on every DOM change (the end of a run changes an attribute), not on a timer: 30 pages polling
-    # every 50 ms cost the browsers more CPU than the server used.
-    await page.wait_for_function(SETTLED, arg=runs, polling="mutation", timeout=timeout_ms)
+    await page.evaluate(SETTLED, [runs, timeout_ms])
 
 
 async def runs_now(page) -> int:
