@@ -1,127 +1,137 @@
-"""End to end: the real server in Debian's Chromium (Playwright), a digit drawn with the mouse on the canvas.
+"""End to end, the input (section 1): the real server in Debian's Chromium (Playwright, fixtures in ``conftest.py``).
 
-Starts ``streamlit run app.py`` on a free port (models from ``advdemo.PRETRAINED_DIR``, so
-``ADVDEMO_PRETRAINED`` works here too), waits for ``/_stcore/health``, switches the input to Draw, checks
-the empty-canvas prompt, draws a 7 and waits for both default models' verdicts; then clears the canvas and
-draws again.
+* Draw a 7 with the mouse on the canvas: both default models' verdicts; say it is a 7: the attack's label is the
+  stated one and the link carries the drawing, which reopens in a fresh browser with the same verdicts.
+* Clear the canvas: empty again, and it takes a new drawing.
+* Pick gallery digits by number and by class: the page shows that digit's true label (read from
+  ``pretrained/gallery.npz``), attacks away from it, and the link names the digit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
 
+import numpy as np
 import pytest
-from browser_helpers import (
-    CHROMIUM,
-    SEVEN,
-    VERDICT_SELECTOR,
-    ServerError,
-    canvas,
-    draw_stroke,
-    free_port,
-    health_url,
-    launch_chromium,
-    launch_server,
-    stop_server,
-    wait_for_health,
-    wait_until_drawable,
+from browser_helpers import SEVEN, canvas, draw_stroke, wait_until_drawable
+from page_helpers import (
+    VERDICT,
+    open_app,
+    pill,
+    query,
+    settle,
+    verdicts_by_model,
+    wait_idle,
+    widget,
 )
 
 from advdemo import PRETRAINED_DIR
 
-PAGE_TIMEOUT_MS = 240_000
+expect = pytest.importorskip("playwright.sync_api").expect
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian's Chromium is not installed at {CHROMIUM}"),
-    pytest.mark.skipif(not all((PRETRAINED_DIR / name).is_file() for name in ("base.keras", "robust.keras")),
-                       reason=f"{PRETRAINED_DIR} lacks base.keras and robust.keras: train them, or set "
-                              "ADVDEMO_PRETRAINED"),
-]
+VERDICT_WORDS = ("FOOLED", "HELD", "ALREADY WRONG")
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory) -> Iterator[str]:
-    """The URL of a freshly started app server (stopped after the tests)."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    server = launch_server(port, log)
-    try:
-        try:
-            wait_for_health(health_url(port), server, log)
-        except ServerError as error:
-            pytest.fail(str(error))
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        stop_server(server)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def test_drawing_a_digit_shows_both_models_predictions(app_url, browser, tmp_path):
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=PAGE_TIMEOUT_MS)  # a busy machine may take a while to attack and rerun
-    page = browser.new_page(viewport={"width": 1600, "height": 1100})
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
-    page.goto(app_url, wait_until="domcontentloaded")
-    verdicts = page.locator(VERDICT_SELECTOR)
-    expect(verdicts).to_have_count(2)  # the default gallery digit, base and robust
-
-    page.get_by_text("Draw", exact=True).click()
-    expect(page.get_by_text("The canvas is empty.")).to_be_visible()
-    expect(verdicts).to_have_count(0)
-
+def draw_seven(page) -> None:
+    """Waits until the canvas takes strokes, draws a 7 and waits for the run it causes."""
     drawing = canvas(page)
     expect(drawing).to_be_visible()
     box = drawing.bounding_box()
-    assert box is not None and box["width"] > 100 and box["height"] > 100
+    assert box is not None and box["width"] > 100 and box["height"] > 100, box
     wait_until_drawable(page, box)  # the canvas starts in selection mode and switches to drawing
-    draw_stroke(page, box, SEVEN, steps=(15, 20))  # a 7: the bar, then the stem
+    settle(page, lambda: draw_stroke(page, box, SEVEN, steps=(15, 20)))  # a 7: the bar, then the stem
+
+
+def switch_to_drawing(page) -> None:
+    settle(page, widget(page, "input_mode").get_by_text("Draw", exact=True).click)
+    expect(page.get_by_text("The canvas is empty.")).to_be_visible()
+    expect(page.locator(VERDICT)).to_have_count(0)
+
+
+def test_drawing_a_digit_shows_both_models_predictions(app_url, page, new_page):
+    open_app(page, app_url)
+    expect(page.locator(VERDICT)).to_have_count(2)  # the default gallery digit, base and robust
+    switch_to_drawing(page)
+    draw_seven(page)
 
     expect(page.get_by_text("Input: your drawing.")).to_be_visible()
-    expect(verdicts).to_have_count(2)
+    expect(page.locator(VERDICT)).to_have_count(2)
     expect(page.get_by_text("The canvas is empty.")).to_have_count(0)
-    headings = page.locator("h3").all_inner_texts()
-    assert "base" in headings and "robust" in headings
+    verdicts = verdicts_by_model(page)
+    assert sorted(verdicts) == ["base", "robust"], verdicts
     expect(page.get_by_text("Before the attack:")).to_have_count(2)
-    for text in verdicts.all_inner_texts():
-        assert any(word in text for word in ("FOOLED", "HELD", "ALREADY WRONG")), text
-    page.screenshot(path=str(tmp_path / "drawn.png"), full_page=True)
-    page.close()
+    for text in verdicts.values():
+        assert any(word in text for word in VERDICT_WORDS), text
+    # No label yet: the attack moves the models away from the base model's guess.
+    expect(page.get_by_text(re.compile(r"^Computed now on this digit\. Label \d: the base model's answer"))) \
+        .to_be_visible()
+
+    settle(page, pill(page, "stated_label", "7").click)
+    expect(page.get_by_text("Computed now on this digit. Label 7: the digit you stated.")).to_be_visible()
+    link = query(page)
+    assert link["input"] == "draw" and link["label"] == "7" and len(link.get("drawing", "")) > 50, link
+    assert "digit" not in link, link  # the gallery digit is not part of a drawing's link
+    verdicts = verdicts_by_model(page)
+
+    shared = new_page()  # a fresh browser: only the link carries the drawing
+    open_app(shared, page.url)
+    expect(shared.get_by_text("Computed now on this digit. Label 7: the digit you stated.")).to_be_visible()
+    expect(pill(shared, "stated_label", "7")).to_have_attribute("aria-checked", "true")
+    assert verdicts_by_model(shared) == verdicts
+    assert query(shared) == link
 
 
-def test_clearing_the_canvas_empties_it_and_takes_a_new_drawing(app_url, browser):
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=PAGE_TIMEOUT_MS)
-    page = browser.new_page(viewport={"width": 1600, "height": 1100})
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
-    page.goto(app_url, wait_until="domcontentloaded")
-    verdicts = page.locator(VERDICT_SELECTOR)
-    expect(verdicts).to_have_count(2)
-    page.get_by_text("Draw", exact=True).click()
+def test_clearing_the_canvas_empties_it_and_takes_a_new_drawing(app_url, page):
+    open_app(page, app_url)
+    switch_to_drawing(page)
     for attempt in ("first drawing", "after clearing"):
         expect(page.get_by_text("The canvas is empty.")).to_be_visible()
-        expect(verdicts).to_have_count(0)
-        drawing = canvas(page)
-        expect(drawing).to_be_visible()
-        box = drawing.bounding_box()
-        assert box is not None, attempt
-        wait_until_drawable(page, box)  # the "Clear" button remounts the canvas: it must take strokes again
-        draw_stroke(page, box, SEVEN, steps=(15, 20))
-        expect(page.get_by_text("Input: your drawing.")).to_be_visible()
-        expect(verdicts).to_have_count(2)
-        page.get_by_role("button", name="Clear the canvas").click()
+        expect(page.locator(VERDICT)).to_have_count(0)
+        draw_seven(page)  # the "Clear" button remounts the canvas: it must take strokes again
+        expect(page.get_by_text("Input: your drawing."), attempt).to_be_visible()
+        expect(page.locator(VERDICT), attempt).to_have_count(2)
+        assert "drawing" in query(page), attempt
+        settle(page, page.get_by_role("button", name="Clear the canvas").click)
     expect(page.get_by_text("The canvas is empty.")).to_be_visible()
-    expect(verdicts).to_have_count(0)
-    page.close()
+    expect(page.locator(VERDICT)).to_have_count(0)
+    assert "drawing" not in query(page)
+
+
+@pytest.fixture(scope="module")
+def gallery() -> dict[str, np.ndarray]:
+    with np.load(PRETRAINED_DIR / "gallery.npz") as data:
+        return {name: data[name] for name in data.files}
+
+
+def shown_digit(page) -> tuple[int, int]:
+    """(true label, gallery number) as the page states them, e.g. "True label: 4 · gallery digit 6 (…)"."""
+    text = page.get_by_text(re.compile(r"^True label: \d · gallery digit \d+")).inner_text()
+    match = re.match(r"True label: (\d) · gallery digit (\d+)", text)
+    assert match, text
+    return int(match.group(1)), int(match.group(2))
+
+
+def test_picking_a_gallery_digit_by_number_and_by_class(app_url, page, gallery):
+    open_app(page, app_url)
+    number = widget(page, "gallery_index").locator("input")
+    expect(number).to_have_value("6")  # the first hard digit
+    assert shown_digit(page) == (int(gallery["labels"][6]), 6)
+
+    pick = next(index for index in range(100, 500) if gallery["labels"][index] != gallery["labels"][6])
+    label = int(gallery["labels"][pick])
+    settle(page, lambda: (number.fill(str(pick)), number.press("Enter")))
+    assert shown_digit(page) == (label, pick)
+    expect(page.get_by_text(f"Computed now on this digit. Label {label}: true label.")).to_be_visible()
+    expect(page.get_by_text(f"(MNIST test image {int(gallery['test_indices'][pick])})", exact=False)).to_be_visible()
+    assert query(page)["digit"] == str(pick)
+    expect(page.locator(VERDICT)).to_have_count(2)
+
+    wanted = (label + 3) % 10
+    settle(page, pill(page, "gallery_class", str(wanted)).click)
+    wait_idle(page)
+    shown_label, index = shown_digit(page)
+    assert shown_label == wanted and int(gallery["labels"][index]) == wanted, (shown_label, index)
+    expect(number).to_have_value(str(index))
+    expect(page.get_by_text(f"Computed now on this digit. Label {wanted}: true label.")).to_be_visible()
+    assert query(page)["digit"] == str(index)
+    expect(page.locator(VERDICT)).to_have_count(2)

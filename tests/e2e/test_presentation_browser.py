@@ -1,53 +1,27 @@
-"""End to end, presentation mode (issue 9, item 1): cause and effect on one projector screen.
+"""End to end, presentation mode (issue 9, item 1): cause and effect on one projector screen. The real server in
+Debian's headless Chromium at 1280x720 (fixtures in ``conftest.py``).
 
-Starts ``streamlit run app.py`` on a free port (``browser_helpers.app_server``), opens the default scenario with
-``present=1`` in Debian's headless Chromium at 1280x720, moves eps one step with the keyboard on the slider above
-the results, and checks that the page did not scroll and that the slider and every model's updated verdict lie
-inside the viewport; and that Streamlit's Deploy button and main menu are hidden.
+* A link with ``present=1``: move eps one step with the keyboard on the slider above the results; the page did not
+  scroll, and the slider and every model's updated verdict lie inside the viewport; Streamlit's Deploy button and
+  main menu are hidden.
+* The toggle: turning it on puts ``present=1`` in the link, moves the norm, eps and attack from the sidebar above
+  the verdicts and folds the input section; turning it off undoes all of it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
-from browser_helpers import CHROMIUM, VERDICT_SELECTOR, ServerError, app_server, launch_chromium
+from page_helpers import VERDICT, attack_heading, open_app, query, set_toggle, settle, wait_idle, widget
 
-from advdemo import PRETRAINED_DIR
+expect = pytest.importorskip("playwright.sync_api").expect
 
-PAGE_TIMEOUT_MS = 240_000
 VIEWPORT = {"width": 1280, "height": 720}
 #: The eps slider above the results (presentation mode draws it in the main area, not in the sidebar).
 MAIN_EPS_SLIDER = '[data-testid="stMain"] [data-testid="stSlider"] input[type="range"]'
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian's Chromium is not installed at {CHROMIUM}"),
-    pytest.mark.skipif(not all((PRETRAINED_DIR / name).is_file() for name in ("base.keras", "robust.keras")),
-                       reason=f"{PRETRAINED_DIR} lacks base.keras and robust.keras: train them, or set "
-                              "ADVDEMO_PRETRAINED"),
-]
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory) -> Iterator[str]:
-    try:
-        with app_server(tmp_path_factory.mktemp("server") / "streamlit.log") as url:
-            yield url
-    except ServerError as error:
-        pytest.fail(str(error))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+#: The style sheet presentation mode adds (``advdemo/ui/style.py``).
+PRESENTATION_STYLE = "style.advdemo-present"
 
 
 def inside(box: dict | None, viewport: dict) -> bool:
@@ -55,14 +29,10 @@ def inside(box: dict | None, viewport: dict) -> bool:
             and box["y"] + box["height"] <= viewport["height"])
 
 
-def test_moving_eps_and_the_verdicts_share_one_1280x720_screen(app_url, browser, tmp_path):
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=PAGE_TIMEOUT_MS)
-    page = browser.new_page(viewport=VIEWPORT)
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
-    page.goto(f"{app_url}?present=1&models=base,robust", wait_until="domcontentloaded")
-    verdicts = page.locator(VERDICT_SELECTOR)
+def test_moving_eps_and_the_verdicts_share_one_1280x720_screen(app_url, new_page):
+    page = new_page(viewport=VIEWPORT)
+    open_app(page, f"{app_url}?present=1&models=base,robust")
+    verdicts = page.locator(VERDICT)
     expect(verdicts).to_have_count(2)
     expect(page.get_by_role("button", name="Deploy")).to_have_count(0)  # no Streamlit chrome (hidden by CSS)
     expect(page.locator('[data-testid="stMainMenu"]')).to_be_hidden()
@@ -70,19 +40,51 @@ def test_moving_eps_and_the_verdicts_share_one_1280x720_screen(app_url, browser,
     slider = page.locator(MAIN_EPS_SLIDER)
     expect(slider).to_have_count(1)
     before = float(slider.input_value())
-    slider.focus()
-    slider.press("ArrowRight")  # the keyboard, as a presenter with a clicker would
+    settle(page, lambda: (slider.focus(), slider.press("ArrowRight")))  # as a presenter with a clicker would
     after = round(before + 0.01, 2)
     expect(page.get_by_role("heading", name=re.compile(rf"ε = {after:g}, white-box"))).to_be_visible()
     expect(page.get_by_text(f"Size: L-inf {after:.3f}").first).to_be_attached()  # the new attack's results
     expect(verdicts).to_have_count(2)
-    page.wait_for_timeout(500)  # let the layout settle
 
     scrolled = page.evaluate("() => [window.scrollY, document.querySelector('[data-testid=\"stMain\"]').scrollTop]")
     assert scrolled == [0, 0], scrolled
     boxes = [verdict.bounding_box() for verdict in verdicts.all()]
-    page.screenshot(path=str(tmp_path / "presentation.png"))
     assert all(inside(box, VIEWPORT) for box in boxes), boxes
     assert inside(page.locator('[data-testid="stMain"] [data-testid="stSlider"]').bounding_box(), VIEWPORT)
     assert float(slider.input_value()) == pytest.approx(after)
-    page.close()
+
+
+def test_the_toggle_moves_the_controls_above_the_verdicts_and_back(app_url, new_page):
+    page = new_page(viewport=VIEWPORT)
+    open_app(page, app_url)
+    main, sidebar = page.get_by_test_id("stMain"), page.get_by_test_id("stSidebar")
+    expect(page.locator(PRESENTATION_STYLE)).to_have_count(0)
+    expect(sidebar.locator(".st-key-eps_linf")).to_have_count(1)
+    expect(main.get_by_role("heading", name="1 · Choose a digit")).to_be_visible()
+    assert "present" not in query(page)
+
+    set_toggle(page, "present", True)
+    assert query(page)["present"] == "1"
+    expect(page.locator(PRESENTATION_STYLE)).to_have_count(1)
+    for key in ("norm", "eps_linf", "method"):  # the very widgets, moved above the results
+        expect(main.locator(f".st-key-{key}")).to_have_count(1)
+        expect(sidebar.locator(f".st-key-{key}")).to_have_count(0)
+    expect(sidebar.get_by_text("Presentation mode: the norm, ε and the attack are above the results.")) \
+        .to_be_attached()
+    expect(main.get_by_role("heading", name="1 · Choose a digit")).to_have_count(0)
+    expect(main.get_by_text("1 · Change the digit (gallery, draw, upload)")).to_be_visible()  # folded input
+    expect(page.get_by_role("button", name="Deploy")).to_be_hidden()
+    expect(page.locator(VERDICT)).to_have_count(2)
+    expect(attack_heading(page)).to_have_text("2 · The attack: FGSM L-inf ε = 0.2, white-box")
+    verdict_box = page.locator(VERDICT).first.bounding_box()
+    assert inside(verdict_box, VIEWPORT), verdict_box  # the verdicts on the first screen
+
+    set_toggle(page, "present", False)
+    wait_idle(page)
+    assert "present" not in query(page)
+    expect(page.locator(PRESENTATION_STYLE)).to_have_count(0)
+    expect(sidebar.locator(".st-key-eps_linf")).to_have_count(1)
+    expect(main.locator(".st-key-eps_linf")).to_have_count(0)
+    expect(main.get_by_role("heading", name="1 · Choose a digit")).to_be_visible()
+    expect(page.locator(VERDICT)).to_have_count(2)
+    assert widget(page, "gallery_index").locator("input").input_value() == "6"  # the same digit throughout
