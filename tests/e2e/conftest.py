@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from browser_helpers import CHROMIUM, REPO, ServerError, app_server, launch_chromium
-from page_helpers import watch
+from page_helpers import attack_heading, watch
 
 from advdemo import PRETRAINED_DIR
 
@@ -147,7 +147,8 @@ def screenshot(request) -> Callable[..., Path]:
 @pytest.fixture
 def new_page(browser, request, screenshot) -> Iterator[Callable[..., object]]:
     """Factory: ``new_page(viewport=VIEWPORT)`` opens a page in a fresh browser context (a session of its own). At
-    the end of the test each page is saved (``<test-name>.png``, then ``-2``, ``-3``…) and closed."""
+    the end of the test each page is scrolled to the attack's heading, if any, saved (``<test-name>.png``, then
+    ``-2``, ``-3``…) and closed."""
     contexts = []
 
     def open_page(viewport: dict | None = None):
@@ -160,6 +161,9 @@ def new_page(browser, request, screenshot) -> Iterator[Callable[..., object]]:
     for number, context in enumerate(contexts, start=1):
         for page in context.pages:
             try:
+                heading = attack_heading(page)  # the verdicts, rather than the intro, in the picture
+                if heading.count():
+                    heading.first.evaluate("element => element.scrollIntoView({block: 'start'})", timeout=2_000)
                 path = screenshot(page, "" if number == 1 else str(number))
                 print(f"screenshot: {path}")
             except Exception as error:  # keep the test's own outcome; say why there is no picture
