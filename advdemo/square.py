@@ -393,4 +393,10 @@ def square_attack(model, images: np.ndarray, labels: np.ndarray, epsilon: float,
     Raises:
         ValueError: for ``Norm.L1``, a bad shape, pixels outside [0, 1] or a bad setting.
     """
+    if epsilon == 0:  # exactly the input: TensorFlow would flush subnormal pixels to 0 on the way
+        _parse_norm(norm)
+        images, labels = check_attack_inputs(images, labels, epsilon, queries, p_init, batch_size)
+        if on_batch is not None:
+            on_batch(len(images), len(images))
+        return images.copy()
     return _run(model, images, labels, epsilon, norm, queries, p_init, seed, batch_size, on_batch)[0]

@@ -201,10 +201,12 @@ def truncated_weights(tmp_path, monkeypatch):
 
 
 def wrong_input_shape(tmp_path, monkeypatch):
-    from conftest import build_linear
+    import keras
 
+    inputs = keras.Input(shape=(32, 32, 1))  # not MNIST's 28x28
+    odd = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
     monkeypatch.setenv("ADVDEMO_HOME", str(tmp_path / "home"))
-    info = registry.save_user_model(build_linear(input_shape=(32, 32, 1)), {"summary": "32x32 input"}, "odd")
+    info = registry.save_user_model(odd, {"summary": "32x32 input"}, "odd")
     return {"models": "base,odd"}, ["base"], [info.path, info.card_path]
 
 
