@@ -22,7 +22,7 @@ How each kind is fed:
 * model files: ``ADVDEMO_PRETRAINED`` at a copy of ``pretrained/`` with one file missing or cut short, and
   ``ADVDEMO_HOME`` with a user model of the wrong shape;
 * a model name: typed in the training panel's name field, then Train (AppTest);
-* training: through the public API (``advdemo.jobs.TrainingJob`` with the app's save, ``registry.save_user_model``,
+* training: through the public API (``advdemo.jobs.user_model_job``, the job the app runs: ``registry.save_user_model``,
   on a tiny synthetic MNIST), not the page: the panel shows the job's final message (``st.info`` when cancelled,
   ``st.error("Training NAME failed: ...")`` when failed).
 """
@@ -47,8 +47,8 @@ from streamlit.testing.v1 import AppTest
 
 from advdemo import PRETRAINED_DIR, preprocess, registry
 from advdemo.config import Norm, TrainConfig
-from advdemo.data import load_gallery, load_mnist
-from advdemo.jobs import State, TrainingJob, TrainingRequest
+from advdemo.data import load_gallery
+from advdemo.jobs import State, TrainingRequest, user_model_job
 from advdemo.ui import state, training
 from advdemo.ui.inputs import EMPTY_CANVAS_PROMPT, default_gallery_index
 from advdemo.ui.results import VIEW_CURVES
@@ -217,22 +217,6 @@ def tiny_request(name: str, epochs: int = 1) -> TrainingRequest:
                            evaluation_n=0, curve_n=0)
 
 
-def app_job(request: TrainingRequest, **options: Any) -> TrainingJob:
-    """The job the app's Train button runs: MNIST from ``load_mnist`` (``ADVDEMO_MNIST``), the model and its card
-    into the user folder with ``registry.save_user_model`` (both or neither)."""
-    saved: dict[str, registry.ModelInfo] = {}
-
-    def save(model, card):
-        saved["info"] = registry.save_user_model(model, card, request.name)
-
-    def update_card(card):
-        from advdemo.cards import write_json_atomically
-
-        write_json_atomically(saved["info"].card_path, card)
-
-    return TrainingJob(request, load_data=load_mnist, save=save, update_card=update_card, **options)
-
-
 def cancelled_halfway(monkeypatch):
     job = None
 
@@ -240,7 +224,7 @@ def cancelled_halfway(monkeypatch):
         if snapshot.state is State.TRAINING and snapshot.batch == 3:
             job.cancel()
 
-    job = app_job(tiny_request("halfway", epochs=2), on_update=cancel_in_the_first_epoch)
+    job = user_model_job(tiny_request("halfway", epochs=2), on_update=cancel_in_the_first_epoch)
     final = job.run()
     assert final.epoch == 1 and final.batch == 3  # stopped halfway through the training, not before it started
     return final
@@ -259,13 +243,13 @@ def disk_full(monkeypatch):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(filepath))
 
     monkeypatch.setattr(keras.Model, "save", full)
-    final = app_job(tiny_request("full-disk")).run()
+    final = user_model_job(tiny_request("full-disk")).run()
     assert calls and Path(calls[0]).name.startswith(".full-disk")  # it wrote a temporary file, never the target
     return final
 
 
 def no_mnist(monkeypatch):
-    return app_job(tiny_request("no-data")).run()
+    return user_model_job(tiny_request("no-data")).run()
 
 
 # ----------------------------------------------------------------------------------------------------------------

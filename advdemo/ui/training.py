@@ -1,9 +1,9 @@
 """The sidebar's "Train a model" panel and "Your models" list.
 
 Training runs in a child process at a lower CPU priority (``advdemo.jobs.ProcessJob``), one at a time per server
-(``job_manager``), so the sessions' attacks stay quick while it runs; every session sees its progress, only the
-session that started it can cancel it. While a job runs the panel
-refreshes itself every second (a fragment), and reruns the whole page when the model is saved and when the job
+(``job_manager``), so the sessions' attacks stay quick while it runs; every session sees it, only the session that
+started it can cancel it. While a job runs an open panel refreshes itself every second (a fragment; a closed one
+shows a status line), and reruns the whole page when the model is saved and when the job
 ends, so the new model joins "Models to attack" and the test-set tab.
 """
 
@@ -33,7 +33,7 @@ from advdemo.presets import CUSTOM, CUSTOM_HELP, KIND_LABELS, MEASURED_ON, PRESE
 from advdemo.ui import state
 
 PRESET = "train_preset"
-#: The "Train a model" expander's open state (the tour opens it; a new job opens it once in every session).
+#: The "Train a model" expander's open state (the tour opens it; a new job opens it once in its own session).
 PANEL = "train_panel"
 OPENED_FOR = "train_panel_opened_for"
 NAME = "train_name"
