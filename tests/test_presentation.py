@@ -11,6 +11,7 @@ The pure parts (``advdemo.ui.thresholds``, ``charts.confidence_bars``) are teste
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -33,22 +34,69 @@ def outcome(clean: int = 3, adversarial: int = 5) -> Outcome:
                    {norm: 0.0 for norm in Norm}, "base")
 
 
+class Parsed(HTMLParser):
+    """The confidence bars' HTML as (tag, classes, style, text) per element, in order."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.elements: list[dict] = []
+        self.open: list[dict] = []  # the elements the parser is inside, innermost last
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        element = {"tag": tag, "classes": (attrs.get("class") or "").split(), "style": attrs.get("style"),
+                   "title": attrs.get("title"), "text": ""}
+        self.elements.append(element)
+        self.open.append(element)
+
+    def handle_endtag(self, tag):
+        self.open.pop()
+
+    def handle_data(self, data):
+        if self.open:
+            self.open[-1]["text"] += data
+
+    def having(self, css_class: str) -> list[dict]:
+        return [element for element in self.elements if css_class in element["classes"]]
+
+
+def percent(style: str, prop: str) -> float:
+    return float(re.fullmatch(rf"{prop}:([\d.]+)%", style).group(1)) / 100
+
+
 def test_the_confidence_bars_label_every_digit_and_explain_the_tick_in_a_legend():
-    spec = charts.confidence_bars(outcome(), label=3).to_dict()
-    layers = {layer["mark"]["type"]: layer["encoding"] for layer in spec["layer"]}
-    digits = [str(digit) for digit in range(10)]
-    for encoding in layers.values():  # whatever the chart's width (three models side by side), no label dropped
-        axis = encoding["x"]["axis"]
-        assert axis["values"] == digits and axis["labelOverlap"] is False
-        assert encoding["x"]["scale"]["domain"] == digits
-    keyed = [(channel, value) for channel, value in layers["tick"].items()
-             if isinstance(value, dict) and value.get("legend", None) is not None and "field" in value]
-    assert len(keyed) == 1, layers["tick"]
-    channel, key = keyed[0]
-    assert key["scale"]["domain"] == [charts.BEFORE_ATTACK] and key["scale"]["range"] == ["black"]
-    assert key["legend"]["symbolType"] == "stroke" and key["legend"]["title"] is None
-    assert layers["tick"]["y"]["field"] == "before attack"
-    assert layers["bar"]["y"]["title"] == "after the attack"  # and the bars say what they are on their axis
+    case = outcome(clean=3, adversarial=5)
+    case.clean_probs[0] = 0.11
+    parsed = Parsed(charts.confidence_bars(case, label=3, height=180))
+    digits = [element["text"] for element in parsed.elements if element["tag"] == "span"
+              and element["text"].isdigit() and not element["classes"]]
+    assert digits == [str(digit) for digit in range(10)]  # every digit labelled, in order, whatever the width
+    bars = parsed.having("advdemo-bar")
+    assert [round(percent(bar["style"], "height"), 4) for bar in bars] == [round(float(p), 4)
+                                                                           for p in case.adversarial_probs]
+    ticks = parsed.having("advdemo-bar-tick")
+    assert [round(percent(tick["style"], "bottom"), 4) for tick in ticks] == [round(float(p), 4)
+                                                                              for p in case.clean_probs]
+    roles = [next(c for c in bar["classes"] if c != "advdemo-bar") for bar in bars]
+    assert roles[3] == "advdemo-bar-label" and roles[5] == "advdemo-bar-wrong"  # green label, red wrong answer
+    assert roles.count("advdemo-bar-other") == 8
+    values = parsed.having("advdemo-bar-value")  # the label's and the wrong answer's, the high one inside its bar
+    assert [(value["text"], "advdemo-bar-value-inside" in value["classes"]) for value in values] == [("2%", False),
+                                                                                                    ("82%", True)]
+    assert parsed.having("advdemo-bars-legend")[0]["text"] == charts.BEFORE_ATTACK  # the tick explained
+    assert parsed.having("advdemo-bars-title")[0]["text"] == "after the attack"  # the bars say what they are
+    assert "0: 2.0% after the attack, 11.0% before" in [column["title"] for column in
+                                                        parsed.having("advdemo-bar-column")]
+    assert parsed.having("advdemo-bars-plot")[0]["style"] == "height:180px"
+
+
+def test_the_confidence_bars_are_styled_by_the_apps_css():
+    """Every class the bars use has a rule in the page's CSS (a renamed class would leave bare divs)."""
+    used = {css_class for element in Parsed(charts.confidence_bars(outcome(), 3, 150)).elements
+            for css_class in element["classes"]}
+    assert used and all(f".{css_class} " in style.CSS for css_class in used), used - set(re.findall(r"\.([\w-]+)",
+                                                                                                     style.CSS))
 
 
 # ----------------------------------------------------------------------------------------------------------------

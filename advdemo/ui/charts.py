@@ -1,11 +1,13 @@
 """Pictures and charts, sized for a projector: big fonts, high contrast, colour-blind-safe model colours.
 
-Pure functions (no Streamlit): NumPy images for ``st.image``, Altair charts for ``st.altair_chart`` and a
-Matplotlib figure rendered to PNG bytes for the batch grid.
+Pure functions (no Streamlit): NumPy images for ``st.image``, the confidence bars as a little HTML (styled by
+``advdemo.ui.style.CSS``), Altair charts for ``st.altair_chart`` and a Matplotlib figure rendered to PNG bytes
+for the batch grid.
 """
 
 from __future__ import annotations
 
+import html
 import io
 from collections.abc import Sequence
 from typing import Any
@@ -67,36 +69,71 @@ def _configure(chart: alt.TopLevelMixin, font_size: int = FONT_SIZE) -> alt.TopL
 
 #: The confidence bars' legend entry for the black tick.
 BEFORE_ATTACK = "before the attack"
-#: The classes on the confidence bars' x axis, every one labelled.
-CLASSES = [str(c) for c in range(10)]
+#: The confidence bars' look (part of ``advdemo.ui.style.CSS``): the bars in the chart colours, black tick, legend
+#: and labels, sizes in rem so that presentation mode's larger type enlarges them too.
+BARS_CSS = (
+    ".advdemo-bars { margin: 0.3rem 0 0.8rem 0; color: " + TEXT_COLOUR + "; }\n"
+    ".advdemo-bars-title { font-size: 0.85rem; margin-left: 2.8rem; }\n"
+    ".advdemo-bars-plot { position: relative; display: flex; align-items: flex-end; margin: 1.3rem 0 0 2.8rem;"
+    " border-bottom: 2px solid " + TEXT_COLOUR + "; }\n"
+    ".advdemo-bar-grid { position: absolute; left: 0; right: 0; height: 0; border-top: 1px solid #D0D0D0; }\n"
+    ".advdemo-bar-grid span { position: absolute; right: 100%; margin-right: 0.3rem; font-size: 0.75rem;"
+    " line-height: 1; transform: translateY(-50%); }\n"
+    ".advdemo-bar-column { position: relative; flex: 1; height: 100%; display: flex; align-items: flex-end;"
+    " justify-content: center; }\n"
+    ".advdemo-bar { position: relative; width: 72%; min-height: 1px; }\n"
+    ".advdemo-bar-label { background: " + HELD_COLOUR + "; }\n"
+    ".advdemo-bar-wrong { background: " + FOOLED_COLOUR + "; }\n"
+    ".advdemo-bar-other { background: " + OTHER_COLOUR + "; }\n"
+    ".advdemo-bar-value { position: absolute; bottom: 100%; left: 50%; transform: translateX(-50%);"
+    " font-size: 0.8rem; font-weight: 700; line-height: 1.2; white-space: nowrap; }\n"
+    ".advdemo-bar-value-inside { bottom: auto; top: 0.15rem; color: #FFFFFF; }\n"
+    ".advdemo-bar-tick { position: absolute; left: 6%; right: 6%; height: 0; border-top: 3px solid #000000;"
+    " transform: translateY(50%); }\n"
+    ".advdemo-bars-digits { display: flex; margin-left: 2.8rem; }\n"
+    ".advdemo-bars-digits span { flex: 1; text-align: center; font-size: 1.05rem; font-weight: 700; }\n"
+    ".advdemo-bars-legend { margin-left: 2.8rem; font-size: 0.85rem; }\n"
+    ".advdemo-bars-key { display: inline-block; width: 1.6rem; margin-right: 0.4rem; vertical-align: middle;"
+    " border-top: 3px solid #000000; }\n"
+)
+#: A bar at least this high carries its percentage inside its top, in white (above it, a tick could cover it).
+VALUE_INSIDE = 0.25
+#: Gridlines of the confidence bars (fractions), each labelled on the left.
+BAR_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def confidence_bars(outcome: Outcome, label: int, height: int = 220, font_size: int = FONT_SIZE) -> alt.TopLevelMixin:
-    """Bars of the 10 class probabilities after the attack; a black tick marks each before the attack, and a
-    legend on the chart says so.
+def confidence_bars(outcome: Outcome, label: int, height: int) -> str:
+    """The 10 class probabilities after the attack as bars ``height`` pixels high at 100%, a black tick on each at
+    its value before the attack, and a legend that says so: HTML for ``st.html`` (styled by ``BARS_CSS``).
 
-    The stated label's bar is green; a wrong predicted class's bar is red. Every digit 0-9 is labelled on the x
-    axis, however narrow the chart (Vega-Lite would otherwise drop every other label when they crowd).
+    The stated label's bar is green; a wrong predicted class's bar is red (and both carry their percentage).
+    Every digit 0-9 is labelled under its bar, however narrow the column. Plain HTML rather than a Vega-Lite
+    chart: three of these are redrawn on every move of a slider, and a browser draws them about as fast as
+    text (measured with ``benchmarks/load_test.py``: the three charts cost the server 0.12 and the browser 0.2
+    CPU-seconds per rerun). Only numbers and fixed words go into it (nothing a user typed), escaped all the same.
     """
     prediction = outcome.prediction
-    roles = ["label" if c == label else "wrong answer" if c == prediction else "other" for c in range(10)]
-    data = pd.DataFrame({"class": CLASSES, "after attack": outcome.adversarial_probs,
-                         "before attack": outcome.clean_probs, "role": roles, "tick": BEFORE_ATTACK})
-    colour = alt.Color("role:N", scale=alt.Scale(domain=["label", "wrong answer", "other"],
-                                                 range=[HELD_COLOUR, FOOLED_COLOUR, OTHER_COLOUR]), legend=None)
-    x = alt.X("class:N", sort=CLASSES, scale=alt.Scale(domain=CLASSES), title=None,
-              axis=alt.Axis(values=CLASSES, labelOverlap=False, labelAngle=0, labelFontSize=font_size + 2,
-                            labelPadding=2))
-    y = alt.Y("after attack:Q", scale=alt.Scale(domain=[0, 1]), title="after the attack",
-              axis=alt.Axis(format="%", tickCount=5))
-    bars = alt.Chart(data).mark_bar().encode(x=x, y=y, color=colour,
-                                             tooltip=["class", alt.Tooltip("after attack:Q", format=".1%"),
-                                                      alt.Tooltip("before attack:Q", format=".1%")])
-    tick_key = alt.Stroke("tick:N", scale=alt.Scale(domain=[BEFORE_ATTACK], range=["black"]),
-                          legend=alt.Legend(title=None, symbolType="stroke", symbolStrokeWidth=4, symbolSize=300))
-    ticks = alt.Chart(data).mark_tick(color="black", thickness=3, size=22).encode(x=x, y="before attack:Q",
-                                                                                stroke=tick_key)
-    return _configure((bars + ticks).properties(height=height), font_size)
+    columns = []
+    for digit in range(10):
+        after, before = float(outcome.adversarial_probs[digit]), float(outcome.clean_probs[digit])
+        role = "label" if digit == label else "wrong" if digit == prediction else "other"
+        inside = " advdemo-bar-value-inside" if after >= VALUE_INSIDE else ""  # clear of a tick above the bar
+        value = f'<span class="advdemo-bar-value{inside}">{after:.0%}</span>' if role != "other" else ""
+        tooltip = html.escape(f"{digit}: {after:.1%} after the attack, {before:.1%} before", quote=True)
+        columns.append(
+            f'<div class="advdemo-bar-column" title="{tooltip}">'
+            f'<div class="advdemo-bar advdemo-bar-{role}" style="height:{100 * after:.2f}%">{value}</div>'
+            f'<div class="advdemo-bar-tick" style="bottom:{100 * before:.2f}%"></div></div>')
+    grid = "".join(f'<div class="advdemo-bar-grid" style="bottom:{100 * level:g}%"><span>{level:.0%}</span></div>'
+                   for level in BAR_GRID)
+    digits = "".join(f"<span>{digit}</span>" for digit in range(10))
+    summary = html.escape(", ".join(f"{digit}: {float(p):.0%}" for digit, p in enumerate(outcome.adversarial_probs)))
+    return (f'<div class="advdemo-bars" role="img" aria-label="Confidence after the attack: {summary}">'
+            f'<div class="advdemo-bars-title">after the attack</div>'
+            f'<div class="advdemo-bars-plot" style="height:{int(height)}px">{grid}{"".join(columns)}</div>'
+            f'<div class="advdemo-bars-digits">{digits}</div>'
+            f'<div class="advdemo-bars-legend"><span class="advdemo-bars-key"></span>{html.escape(BEFORE_ATTACK)}'
+            f'</div></div>')
 
 
 def sweep_chart(result: Sweep, names: Sequence[str], current: float, title: str) -> alt.TopLevelMixin:

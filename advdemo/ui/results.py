@@ -42,8 +42,8 @@ VIEW_SWEEP, VIEW_CURVES, VIEW_BATCH = state.VIEW_SWEEP, state.VIEW_CURVES, state
 VIEW_STEPS, VIEW_QUIZ = state.VIEW_STEPS, state.VIEW_QUIZ
 #: Under each verdict until the sweep says where the model is first fooled.
 FLIP_PENDING = "Smallest ε that fools it on this digit: …"
-#: The confidence bars in presentation mode: lower, with larger type.
-PRESENTATION_BARS = {"height": 170, "font_size": 20}
+#: The confidence bars' height in pixels, and in presentation mode (lower: its larger type needs the room).
+BARS_HEIGHT, PRESENTATION_BARS_HEIGHT = 180, 150
 #: Above the models' answers on an input that does not look like a digit.
 MEANINGLESS = ("**No verdicts: this does not look like a digit** (see section 1). The models answer anyway, because "
                "a network always picks one of the ten digits, however little the input resembles one: their answers "
@@ -141,7 +141,7 @@ def show_outcome(outcome: Outcome, info: ModelInfo, image: np.ndarray, label: in
             st.caption(f"Only {size:.3g} of ε = {scenario.epsilon:g} ({scenario.norm.label}) is left after "
                        "clipping to valid pixel values [0, 1].")
     st.caption(visibility(image, outcome.adversarial, scenario.norm))
-    st.altair_chart(charts.confidence_bars(outcome, label, **PRESENTATION_BARS if present else {}), width="stretch")
+    st.html(charts.confidence_bars(outcome, label, PRESENTATION_BARS_HEIGHT if present else BARS_HEIGHT))
     if outcome.noisy_probs is not None and outcome.noise_prediction is not None:
         noise_p = float(outcome.noisy_probs[outcome.noise_prediction])
         mark = "✓ right" if outcome.noise_prediction == label else "✗ wrong"

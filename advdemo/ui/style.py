@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advdemo.ui import state
+from advdemo.ui import charts, state
 
 CSS = """
 <style>
@@ -33,7 +33,7 @@ h1 { font-size: clamp(1.7rem, 1rem + 1.6vw, 2.75rem) !important; }
 /* The canvas's toolbar (undo, redo, reset) appears 2.65rem above the canvas on hover: leave it that room, so
    that it does not cover the Gallery / Draw / Upload choice above. */
 .stElementContainer[class*="st-key-canvas_"] { margin-top: 2rem; }
-</style>
+""" + charts.BARS_CSS + """</style>
 """
 
 #: Added in presentation mode (class ``advdemo-present`` marks the page for tests and for the eye).
