@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import weakref
 import zipfile
 from pathlib import Path
 
@@ -121,11 +122,25 @@ def _logits(model, images):
     return model(images, training=False)
 
 
+#: The models whose ``_logits`` are compiled for any batch size (``_compile_logits``).
+_COMPILED: weakref.WeakSet = weakref.WeakSet()
+
+
+def _compile_logits(model: keras.Model) -> None:
+    """Traces ``_logits`` for ``model`` once, for any batch size. Left to itself, the first batch size traces a
+    graph and the second a relaxed one (``reduce_retracing``): the app's first page (batches of 2, then 1) paid
+    two traces per model."""
+    if model not in _COMPILED:
+        _logits.get_concrete_function(model, tf.TensorSpec((None, *model.input_shape[1:]), tf.float32))
+        _COMPILED.add(model)
+
+
 def predict_logits(model: keras.Model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Logits float32 (n, 10) of ``images`` float32 (n, 28, 28, 1) in [0, 1] (compiled, batched)."""
+    """Logits float32 (n, 10) of ``images`` float32 (n, 28, 28, 1) in [0, 1] (compiled once, batched)."""
     images = np.asarray(images, np.float32)
     if len(images) == 0:
         return np.zeros((0, 10), np.float32)
+    _compile_logits(model)
     return np.concatenate([_logits(model, tf.constant(images[i:i + batch_size])).numpy()
                            for i in range(0, len(images), batch_size)])
 

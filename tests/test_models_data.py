@@ -16,6 +16,7 @@ from advdemo.models import (
     ModelFileError,
     build_cnn,
     load_model,
+    predict_logits,
     save_model,
     with_compute_precision,
 )
@@ -55,6 +56,20 @@ def test_save_load_round_trip_gives_identical_predictions(cnn_and_inputs, tmp_pa
     # the file is a plain Keras archive: keras.saving.load_model reads it too
     plain = keras.saving.load_model(path, compile=False)
     np.testing.assert_array_equal(plain.predict(images, verbose=0), model.predict(images, verbose=0))
+
+
+def test_predictions_are_compiled_once_per_model_for_every_batch_size(cnn_and_inputs):
+    """One trace per model, whatever the batch sizes (the app's first page asks for 2, then 1: two traces per
+    model before), and the logits those of the model itself."""
+    from advdemo import models
+
+    _, images = cnn_and_inputs
+    model = build_cnn()  # a model no other test has compiled
+    before = models._logits.experimental_get_tracing_count()
+    logits = [predict_logits(model, images[:n]) for n in (2, 1, 7, 2)]
+    assert models._logits.experimental_get_tracing_count() - before == 1
+    for batch in logits:
+        np.testing.assert_allclose(batch, model(images[:len(batch)], training=False).numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_mixed_precision_copy_shares_the_weights_and_keeps_float32_logits(cnn_and_inputs):
