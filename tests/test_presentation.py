@@ -99,6 +99,26 @@ def test_the_confidence_bars_are_styled_by_the_apps_css():
                                                                                                      style.CSS))
 
 
+def test_the_sweep_chart_is_valid_vega_lite_with_a_line_per_model_a_cross_where_fooled_and_the_sliders_line():
+    import altair as alt
+
+    from advdemo.ui.analysis import Sweep
+
+    sweep = Sweep(np.array([0.0, 0.1, 0.2]), 3,
+                  {"base": np.array([0.9, 0.4, 0.1]), "robust": np.array([0.95, 0.9, 0.8])},
+                  {"base": np.array([3, 5, 5]), "robust": np.array([3, 3, 3])})
+    spec = charts.sweep_chart(sweep, ("base", "robust"), 0.15, "FGSM L-inf: confidence in 3 as ε grows")
+    alt.LayerChart.from_dict(spec)  # validates against Vega-Lite's schema: a misspelt property raises
+    lines, crosses, rule = spec["layer"]
+    assert [(row["model"], row["eps"], row["confidence"]) for row in lines["data"]["values"]] == [
+        ("base", 0.0, 0.9), ("base", 0.1, 0.4), ("base", 0.2, 0.1),
+        ("robust", 0.0, 0.95), ("robust", 0.1, 0.9), ("robust", 0.2, 0.8)]
+    assert crosses["data"]["values"] == [{"model": "base", "eps": 0.1, "confidence": 0.4}]  # robust never fooled
+    assert rule["data"]["values"] == [{"eps": 0.15}]
+    assert lines["encoding"]["color"]["scale"]["range"] == [charts.model_colour("base"), charts.model_colour("robust")]
+    assert spec["config"]["axis"]["labelFontSize"] == charts.FONT_SIZE  # projector-sized
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Item 5: the smallest eps that fools a model, and what can be seen.
 

@@ -10,16 +10,17 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import altair as alt
 import numpy as np
-import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from advdemo.registry import colour_of
 from advdemo.ui.analysis import BatchResult, Outcome, Sweep
+
+if TYPE_CHECKING:
+    import altair as alt
 
 HELD_COLOUR = "#1B7F3B"
 FOOLED_COLOUR = "#C0151B"
@@ -56,15 +57,23 @@ def perturbation_picture(delta: np.ndarray, factor: int = UPSCALE) -> tuple[np.n
     return np.round(rgb * 255).astype(np.uint8), amplification
 
 
-def _configure(chart: alt.TopLevelMixin, font_size: int = FONT_SIZE) -> alt.TopLevelMixin:
-    """Projector-sized fonts; the width fits the page and the height is the plot's own (Streamlit's default
-    "fit" would squeeze the plot to make room for the title and legend)."""
-    chart = chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
-    return (chart.configure_axis(labelFontSize=font_size, titleFontSize=font_size, grid=True, labelColor=TEXT_COLOUR,
-                                 titleColor=TEXT_COLOUR)
-            .configure_legend(labelFontSize=font_size, titleFontSize=font_size, symbolSize=200, orient="bottom",
-                              labelColor=TEXT_COLOUR, titleColor=TEXT_COLOUR)
-            .configure_title(fontSize=font_size + 2, anchor="start", color=TEXT_COLOUR))
+#: Projector-sized, black text for every chart (Vega-Lite's ``config``; ``_configure`` applies it to Altair's).
+CHART_CONFIG = {
+    "axis": {"labelFontSize": FONT_SIZE, "titleFontSize": FONT_SIZE, "grid": True, "labelColor": TEXT_COLOUR,
+             "titleColor": TEXT_COLOUR},
+    "legend": {"labelFontSize": FONT_SIZE, "titleFontSize": FONT_SIZE, "symbolSize": 200, "orient": "bottom",
+               "labelColor": TEXT_COLOUR, "titleColor": TEXT_COLOUR},
+    "title": {"fontSize": FONT_SIZE + 2, "anchor": "start", "color": TEXT_COLOUR},
+}
+#: The width fits the page and the height is the plot's own (Streamlit's default "fit" would squeeze the plot to
+#: make room for the title and legend).
+AUTOSIZE = {"type": "fit-x", "contains": "padding"}
+
+
+def _configure(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """An Altair chart with ``AUTOSIZE`` and ``CHART_CONFIG``."""
+    return (chart.properties(autosize=AUTOSIZE).configure_axis(**CHART_CONFIG["axis"])
+            .configure_legend(**CHART_CONFIG["legend"]).configure_title(**CHART_CONFIG["title"]))
 
 
 #: The confidence bars' legend entry for the black tick.
@@ -136,43 +145,62 @@ def confidence_bars(outcome: Outcome, label: int, height: int) -> str:
             f'</div></div>')
 
 
-def sweep_chart(result: Sweep, names: Sequence[str], current: float, title: str) -> alt.TopLevelMixin:
+def sweep_chart(result: Sweep, names: Sequence[str], current: float, title: str) -> dict[str, Any]:
     """Confidence in the label against eps for each model, a cross where each model is first fooled and a
-    grey line at the current eps."""
+    grey line at the current eps: a Vega-Lite spec for ``st.vega_lite_chart``.
+
+    A plain spec rather than Altair's objects: it is redrawn on every move of the slider, and building and
+    validating it with Altair cost the server more than the rest of the chart (and importing Altair, 0.3 s,
+    delayed the first page)."""
     rows = [{"model": name, "eps": float(eps), "confidence": float(conf)}
             for name in names for eps, conf in zip(result.epsilons, result.confidence[name])]
-    data = pd.DataFrame(rows)
-    colour = alt.Color("model:N", scale=alt.Scale(domain=list(names), range=[model_colour(n) for n in names]),
-                       title="model")
-    x = alt.X("eps:Q", title="ε (attack size)", axis=alt.Axis(tickCount=8))
-    lines = alt.Chart(data).mark_line(point=alt.OverlayMarkDef(size=80), strokeWidth=4).encode(
-        x=x, y=alt.Y("confidence:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"),
-                     title=f"confidence in {result.label}"),
-        color=colour, tooltip=["model", alt.Tooltip("eps:Q", format=".3g"),
-                               alt.Tooltip("confidence:Q", format=".1%")])
+    colour = {"field": "model", "type": "nominal", "title": "model",
+              "scale": {"domain": list(names), "range": [model_colour(name) for name in names]}}
+    x = {"field": "eps", "type": "quantitative", "title": "ε (attack size)", "axis": {"tickCount": 8}}
+    layers = [{"data": {"values": rows}, "mark": {"type": "line", "point": {"size": 80}, "strokeWidth": 4},
+               "encoding": {"x": x, "color": colour,
+                            "y": {"field": "confidence", "type": "quantitative", "scale": {"domain": [0, 1]},
+                                  "axis": {"format": "%"}, "title": f"confidence in {result.label}"},
+                            "tooltip": [{"field": "model", "type": "nominal"},
+                                        {"field": "eps", "type": "quantitative", "format": ".3g"},
+                                        {"field": "confidence", "type": "quantitative", "format": ".1%"}]}}]
     flips = []
     for name in names:
         eps = result.first_fooled(name)
         if eps is not None:
             index = int(np.flatnonzero(result.epsilons == eps)[0])
             flips.append({"model": name, "eps": eps, "confidence": float(result.confidence[name][index])})
-    layers = [lines]
     if flips:
-        layers.append(alt.Chart(pd.DataFrame(flips)).mark_point(shape="cross", size=500, filled=True,
-                                                                 strokeWidth=2).encode(
-            x=x, y="confidence:Q", color=colour, tooltip=["model", alt.Tooltip("eps:Q", title="first fooled at ε")]))
-    layers.append(_rule(current))
-    return _configure(alt.layer(*layers).properties(height=320, title=title))
+        layers.append({"data": {"values": flips},
+                       "mark": {"type": "point", "shape": "cross", "size": 500, "filled": True, "strokeWidth": 2},
+                       "encoding": {"x": x, "y": {"field": "confidence", "type": "quantitative"}, "color": colour,
+                                    "tooltip": [{"field": "model", "type": "nominal"},
+                                                {"field": "eps", "type": "quantitative",
+                                                 "title": "first fooled at ε"}]}})
+    layers.append({"data": {"values": [{"eps": float(current)}]},
+                   "mark": {"type": "rule", "color": RULE_COLOUR, "strokeWidth": 3, "opacity": 0.7},
+                   "encoding": {"x": {"field": "eps", "type": "quantitative"}}})
+    return {"title": title, "height": 320, "autosize": AUTOSIZE, "config": CHART_CONFIG, "layer": layers}
+
+
+#: The grey line at the current eps (or step).
+RULE_COLOUR = "#888888"
 
 
 def _rule(eps: float) -> alt.Chart:
     """A grey vertical line at the current eps."""
-    return alt.Chart(pd.DataFrame({"eps": [eps]})).mark_rule(color="#888888", strokeWidth=3,
+    import altair as alt
+    import pandas as pd
+
+    return alt.Chart(pd.DataFrame({"eps": [eps]})).mark_rule(color=RULE_COLOUR, strokeWidth=3,
                                                              opacity=0.7).encode(x="eps:Q")
 
 
 def accuracy_chart(rows: list[dict[str, Any]], names: Sequence[str], current: float, title: str) -> alt.TopLevelMixin:
     """Test-set accuracy against eps from the cards' sweeps: colour per model, dashes per attack."""
+    import altair as alt  # here, not at the top: the first page draws no Altair chart
+    import pandas as pd
+
     data = pd.DataFrame(rows)
     present = [name for name in names if name in set(data["model"])]
     colour = alt.Color("model:N", scale=alt.Scale(domain=present, range=[model_colour(n) for n in present]),

@@ -190,7 +190,7 @@ def sweep_view(keys: resources.ModelKeys, names: tuple[str, ...], digit: InputDi
         result = resources.sweep(keys, names, digit.image, label, scenario)
     origin = f", crafted on {scenario.transfer_from}" if scenario.source is Source.TRANSFER else ""
     title = f"{scenario.attack_name} {scenario.norm.label}{origin}: confidence in {label} as ε grows"
-    st.altair_chart(charts.sweep_chart(result, names, scenario.epsilon, title), width="stretch")
+    st.vega_lite_chart(spec=charts.sweep_chart(result, names, scenario.epsilon, title), width="stretch")
     lines = []
     for name in names:
         first = result.first_fooled(name)

@@ -10,13 +10,17 @@ panel's live progress does), so a paused player costs nothing.
 
 from __future__ import annotations
 
-import altair as alt
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from advdemo.ui import charts, resources, state
 from advdemo.ui.analysis import Method, Scenario, Source, StepThrough
+
+if TYPE_CHECKING:
+    import altair as alt
 
 #: Seconds between two steps while playing.
 PLAY_SECONDS = 0.8
@@ -68,6 +72,8 @@ def verdict_at(view: StepThrough, step: int, label: int, target: int | None) -> 
 
 def steps_chart(view: StepThrough, label: int, step: int) -> alt.TopLevelMixin:
     """The confidence in the label and the strongest other class at every step, a grey line at ``step``."""
+    import altair as alt  # here, not at the top: the first page draws no Altair chart
+
     others = view.probs.copy()
     others[:, label] = -1.0
     rows = ([{"step": t, "class": f"label {label}", "confidence": float(view.probs[t, label])}
@@ -81,7 +87,8 @@ def steps_chart(view: StepThrough, label: int, step: int) -> alt.TopLevelMixin:
         y=alt.Y("confidence:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"),
                 title=f"{view.model}'s confidence"),
         color=colour, tooltip=["step", "class", alt.Tooltip("confidence:Q", format=".1%")])
-    rule = alt.Chart(pd.DataFrame({"step": [step]})).mark_rule(color="#888888", strokeWidth=3).encode(x="step:Q")
+    rule = alt.Chart(pd.DataFrame({"step": [step]})).mark_rule(color=charts.RULE_COLOUR,
+                                                                strokeWidth=3).encode(x="step:Q")
     return (alt.layer(lines, rule).properties(height=240)
             .configure_axis(labelFontSize=charts.FONT_SIZE, titleFontSize=charts.FONT_SIZE)
             .configure_legend(labelFontSize=charts.FONT_SIZE, orient="bottom"))
