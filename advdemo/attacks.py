@@ -297,9 +297,11 @@ def _trajectory(model, images, labels, budget: Budget, setup: Setup, target_rank
 
 
 #: The same loop compiled once per (model, setup, restarts, target); epsilon, step size and step count are
-#: tensors, so moving a slider does not retrace.
-_compiled_restarts = tf.function(_restarts, reduce_retracing=True)
-_compiled_trajectory = tf.function(_trajectory, reduce_retracing=True)
+#: tensors, so moving a slider does not retrace. The loops are written with ``tf.while_loop`` and ``tf.cond``
+#: already, so AutoGraph has nothing to convert; without it the first trace of a process takes 0.2 s instead
+#: of 1.2 s (the app's first page; ``python benchmarks/start_breakdown.py``).
+_compiled_restarts = tf.function(_restarts, reduce_retracing=True, autograph=False)
+_compiled_trajectory = tf.function(_trajectory, reduce_retracing=True, autograph=False)
 
 
 #: Radii and step sizes are capped at this in float32 (``_budget``). A larger ball changes nothing (it already holds

@@ -117,7 +117,7 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     return model
 
 
-@tf.function(reduce_retracing=True)
+@tf.function(reduce_retracing=True, autograph=False)  # plain TensorFlow code: nothing for AutoGraph to convert
 def _logits(model, images):
     return model(images, training=False)
 
@@ -126,12 +126,12 @@ def _logits(model, images):
 _COMPILED: weakref.WeakSet = weakref.WeakSet()
 
 
-def _compile_logits(model: keras.Model) -> None:
-    """Traces ``_logits`` for ``model`` once, for any batch size. Left to itself, the first batch size traces a
-    graph and the second a relaxed one (``reduce_retracing``): the app's first page (batches of 2, then 1) paid
-    two traces per model."""
+def _compile_logits(model: keras.Model, image_shape: tuple[int, ...]) -> None:
+    """Traces ``_logits`` for ``model`` once, for any batch of images shaped ``image_shape``. Left to itself, the
+    first batch size traces a graph and the second a relaxed one (``reduce_retracing``): the app's first page
+    (batches of 2, then 1) paid two traces per model."""
     if model not in _COMPILED:
-        _logits.get_concrete_function(model, tf.TensorSpec((None, *model.input_shape[1:]), tf.float32))
+        _logits.get_concrete_function(model, tf.TensorSpec((None, *image_shape), tf.float32))
         _COMPILED.add(model)
 
 
@@ -140,7 +140,7 @@ def predict_logits(model: keras.Model, images: np.ndarray, batch_size: int = 100
     images = np.asarray(images, np.float32)
     if len(images) == 0:
         return np.zeros((0, 10), np.float32)
-    _compile_logits(model)
+    _compile_logits(model, images.shape[1:])
     return np.concatenate([_logits(model, tf.constant(images[i:i + batch_size])).numpy()
                            for i in range(0, len(images), batch_size)])
 
