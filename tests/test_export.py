@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from apptest_support import APP, TIMEOUT, needs_models
 from PIL import Image
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
@@ -94,8 +95,8 @@ def test_the_downloads_of_one_model():
     assert [(f.file_name, f.mime) for f in files] == [("adversarial-base.png", "image/png"),
                                                       ("adversarial-base.npy", "application/octet-stream"),
                                                       ("adversarial-base-figure.png", "image/png")]
-    np.testing.assert_array_equal(export.read_npy(files[1].data), outcome.adversarial)
-    assert np.abs(export.read_png(files[0].data) - outcome.adversarial).max() <= HALF_LEVEL
+    np.testing.assert_array_equal(export.read_npy(files[1].data()), outcome.adversarial)  # made on click
+    assert np.abs(export.read_png(files[0].data()) - outcome.adversarial).max() <= HALF_LEVEL
     figure = files[2].data()  # drawn when the button is clicked
     assert figure.startswith(PNG_SIGNATURE)
     with Image.open(io.BytesIO(figure)) as picture:
@@ -115,7 +116,8 @@ def test_the_figures_bars_are_coloured_as_in_the_app():
 
 @pytest.fixture
 def media(monkeypatch) -> dict[str, bytes]:
-    """Every file the page hands to Streamlit (images, downloads), by its file name when it has one."""
+    """Every file the page hands to Streamlit (images, downloads, the downloads made on click made at once), by its
+    file name when it has one."""
     files: dict[str, bytes] = {}
     original = MemoryMediaFileStorage.load_and_get_id
 
@@ -126,6 +128,13 @@ def media(monkeypatch) -> dict[str, bytes]:
         return file_id
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    deferred = MediaFileManager.add_deferred
+
+    def make_now(self, data_callable, mimetype, coordinates, file_name=None, **options):
+        files[file_name] = data_callable()  # what a click on the button would download
+        return deferred(self, data_callable, mimetype, coordinates, file_name, **options)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", make_now)
     return files
 
 

@@ -20,24 +20,25 @@ from advdemo.ui.analysis import Outcome
 
 @dataclasses.dataclass(frozen=True)
 class Download:
-    """One download button's file: its label, name, MIME type, contents (bytes, or a function that makes them when
-    the button is clicked) and tooltip."""
+    """One download button's file: its label, name, MIME type, a function that makes its contents when the button
+    is clicked, and tooltip."""
 
     label: str
     file_name: str
     mime: str
-    data: bytes | Callable[[], bytes]
+    data: Callable[[], bytes]
     help: str
 
 
 def downloads_of(outcome: Outcome, clean: np.ndarray, label: int, title: str) -> list[Download]:
-    """The files of one model's result: its adversarial image as PNG and as .npy, and its figure (drawn on click)."""
+    """The files of one model's result: its adversarial image as PNG and as .npy, and its figure, each made when
+    its button is clicked (not on every rerun: a slider move would encode and store nine files)."""
     stem = f"adversarial-{outcome.model}"
     return [
-        Download("PNG", f"{stem}.png", "image/png", export.png_bytes(outcome.adversarial),
+        Download("PNG", f"{stem}.png", "image/png", functools.partial(export.png_bytes, outcome.adversarial),
                  f"{outcome.model}'s adversarial image as an 8-bit PNG (28 × 28; pixels rounded to 1/255)"),
         Download("NPY", f"{stem}.npy", "application/octet-stream",
-                 export.npy_bytes(outcome.adversarial),
+                 functools.partial(export.npy_bytes, outcome.adversarial),
                  f"{outcome.model}'s adversarial image, float32 28 × 28, exactly (numpy.load reads it)"),
         Download("Figure", f"{stem}-figure.png", "image/png",
                  functools.partial(figures.outcome_png, outcome, clean, label, f"{outcome.model}: {title}"),

@@ -11,6 +11,7 @@ are drawn above the verdicts (``controls.sidebar_controls``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import io
 import json
@@ -337,7 +338,7 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
         if digit.not_a_digit is None:
             line.markdown(FLIP_PENDING)  # until the sweep below is done: one line, so nothing under it jumps
             flip_lines[outcome.model] = line
-    st.download_button("Download this example (.npz)", export_npz(digit, label, scenario, outcomes),
+    st.download_button("Download this example (.npz)", functools.partial(export_npz, digit, label, scenario, outcomes),
                        file_name="adversarial-example.npz", mime="application/octet-stream", on_click="ignore",
                        icon=":material/download:")
     downloads.export_buttons(keys, digit.image, label, title_of(scenario), outcomes)
