@@ -1,6 +1,7 @@
 """Benchmark: a class of 30 on one server. Run by hand; prints errors, cross-talk and p50/p95 latencies.
 
     python benchmarks/load_test.py [--sessions 30] [--interactions 10] [--think 2 6] [--no-training]
+                                   [--only-training] [--client-nice 19] [--one-at-a-time]
 
 One ``streamlit run app.py`` server (a fresh ``ADVDEMO_HOME``; ``ADVDEMO_MNIST`` must name MNIST for the
 training phase) and one Debian Chromium with one browser context per session (separate cookies and
@@ -468,6 +469,10 @@ async def run(args) -> int:
                 sessions += await asyncio.gather(*(open_session(browser, base, index, args, args.seed)
                                                    for index in range(start, min(start + 5, args.sessions))))
             print(f"  {len(sessions)} sessions open after {time.monotonic() - began:.0f} s", flush=True)
+            if args.one_at_a_time:
+                await one_at_a_time(sessions, server.pid, 1000 * args.timeout)
+                await browser.close()
+                return 0
             records: list[Record] = []
             results = {}
             phases = (["no training"] if not args.only_training else []) + ([] if args.no_training else ["training"])
@@ -544,6 +549,20 @@ def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, flo
             for group in after}
 
 
+async def one_at_a_time(sessions: list[Session], server_pid: int, timeout_ms: float) -> None:
+    """The cost of one interaction with nothing else going on: each session in turn moves eps one step, then
+    each in turn picks a digit; prints the CPU seconds the server and the browsers used per interaction, and
+    the median latency."""
+    for kind in ("slide", "pick"):
+        before, times = cpu_split(server_pid), []
+        for session in sessions:
+            times.append((await act(session, kind, timeout_ms))[0])
+        used = cpu_used(before, cpu_split(server_pid))
+        print(f"  {kind} x{len(sessions)}, one at a time: per interaction, server {used['server'] / len(sessions):.2f} "
+              f"CPU-s, browsers {used['browsers'] / len(sessions):.2f} CPU-s (at least); latency median "
+              f"{statistics.median(times):.2f} s", flush=True)
+
+
 async def renice_forever(nice: int, every: float = 1.0) -> None:
     """Gives every thread of every Chromium process the priority ``nice``, again every ``every`` s. Linux's
     ``setpriority`` on a pid changes that one thread only, and Chromium starts new threads and renderers all
@@ -587,8 +606,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-nice", type=int, default=0,
                         help="lower the browsers' CPU priority by this much (0: as the server)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--one-at-a-time", action="store_true",
+                        help="instead of the phases: each session in turn makes one slide, then one pick, alone "
+                             "(the CPU one interaction costs the server and a browser)")
     args = parser.parse_args(argv)
-    if not args.no_training and not os.environ.get("ADVDEMO_MNIST"):
+    if not (args.no_training or args.one_at_a_time) and not os.environ.get("ADVDEMO_MNIST"):
         parser.error("the training phase needs ADVDEMO_MNIST (or pass --no-training)")
     return asyncio.run(run(args))
 

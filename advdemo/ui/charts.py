@@ -1,8 +1,9 @@
 """Pictures and charts, sized for a projector: big fonts, high contrast, colour-blind-safe model colours.
 
 Pure functions (no Streamlit): NumPy images for ``st.image``, the confidence bars as a little HTML (styled by
-``advdemo.ui.style.CSS``), Altair charts for ``st.altair_chart`` and a Matplotlib figure rendered to PNG bytes
-for the batch grid.
+``BARS_CSS``, part of ``advdemo.ui.style.CSS``), the sweep chart as a Vega-Lite spec for ``st.vega_lite_chart``,
+Altair charts for ``st.altair_chart`` (Altair imported only when one is drawn) and a Matplotlib figure rendered
+to PNG bytes for the batch grid.
 """
 
 from __future__ import annotations
@@ -118,8 +119,9 @@ def confidence_bars(outcome: Outcome, label: int, height: int) -> str:
     The stated label's bar is green; a wrong predicted class's bar is red (and both carry their percentage).
     Every digit 0-9 is labelled under its bar, however narrow the column. Plain HTML rather than a Vega-Lite
     chart: three of these are redrawn on every move of a slider, and a browser draws them about as fast as
-    text (measured with ``benchmarks/load_test.py``: the three charts cost the server 0.12 and the browser 0.2
-    CPU-seconds per rerun). Only numbers and fixed words go into it (nothing a user typed), escaped all the same.
+    text (the three charts cost the server 0.12 and the browser 0.2 CPU-seconds per slider move; ``python
+    benchmarks/load_test.py --one-at-a-time``). Only numbers and fixed words go into it (nothing a user typed),
+    escaped all the same.
     """
     prediction = outcome.prediction
     columns = []
