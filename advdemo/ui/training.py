@@ -163,7 +163,7 @@ def _progress_view(job: Job) -> None:
     if snapshot.state is State.DONE:
         st.success(f"**{snapshot.name}** is ready: choose it under Models to attack.")
     elif snapshot.state is State.CANCELLED:
-        st.info(snapshot.message)
+        st.info(f"**{snapshot.name}**: {snapshot.message}")  # which training: a session opening the panel later
     elif snapshot.state is State.FAILED:
         st.error(f"Training {snapshot.name} failed: {snapshot.message}")
     elif job.owner == _session_id():

@@ -126,7 +126,7 @@ def test_a_training_shows_its_progress_and_a_cancelled_one_keeps_no_model(traini
             panel.locator(".st-key-train_cancel button").click(timeout=1_000)
 
     cancelled = panel.get_by_test_id("stAlertContentInfo")
-    expect(cancelled).to_have_text("cancelled: nothing was written", timeout=JOB_TIMEOUT_MS)
+    expect(cancelled).to_have_text(f"{CANCELLED}: cancelled: nothing was written", timeout=JOB_TIMEOUT_MS)
     expect(panel.locator(".st-key-train_start button")).to_be_enabled()
     texts = progress(page)
     assert all(not text.startswith(f"{CANCELLED} is saved") for text in texts), texts  # it never got that far
