@@ -20,11 +20,11 @@ slider, one keyboard step), **norm** (another norm of the sidebar's radio), **dr
 7 on the canvas; the last interaction of a phase; the next phase switches back to the gallery first, untimed).
 
 **Latency** of an interaction: from the action (the Enter, the key press, the click, releasing the mouse) until
-the server has reported the end of the run the action requested (``script_finished`` on the page's WebSocket)
-and the page shows it: idle, every model's verdict fresh (not stale). **The server's share** of it: from the page's
-rerun request leaving its WebSocket to the end of that run arriving (``Wire``; the queue and the run on the server,
-without the browser's drawing). **Errors**: a Streamlit exception box on the page, a timeout (``--timeout``), or a
-failed check (each one's page is saved as a screenshot in the server log's folder).
+the server has reported the end of the run the action requested (``script_finished`` on the page's WebSocket) and
+the page shows it: idle, every model's verdict fresh (not stale). **The server's share** of it: from the page's
+rerun request leaving its WebSocket to the end of that run arriving (``ScriptRuns``; the queue and the run on the
+server, without the browser's drawing). **Errors**: a Streamlit exception box on the page, a timeout
+(``--timeout``), or a failed check (each one's page is saved as a screenshot in the server log's folder).
 **Cross-talk**: after every interaction the session checks that the page shows its own settings: the URL's
 ``digit``, ``norm`` and ``eps``, the ε slider's value and the input line's digit (or its drawing). A value this
 session never chose is cross-talk (counted and printed); one it chose earlier but not last means the page is
@@ -73,6 +73,7 @@ from browser_helpers import (  # noqa: E402
     stop_server,
     wait_for_health,
 )
+from page_helpers import ScriptRuns  # noqa: E402
 
 VIEWPORT = {"width": 1280, "height": 900}
 NORMS = {"linf": "L-inf", "l2": "L2", "l1": "L1"}
@@ -82,23 +83,10 @@ GALLERY_SIZE = 500
 TEACHER_PRESET = re.compile(r"^Tutorial")
 SCHEDULE = ("pick", "slide", "norm", "slide", "pick", "slide", "norm", "slide", "slide", "draw")
 
-#: Counts the runs that end: ``window.advdemoRuns`` goes up each time ``data-test-script-state`` becomes
-#: ``notRunning`` (installed before the page's own scripts).
-COUNT_RUNS = """
-window.advdemoRuns = 0;
-new MutationObserver(records => {
-  for (const record of records) {
-    if (record.target.getAttribute('data-test-script-state') === 'notRunning' && record.oldValue !== 'notRunning') {
-      window.advdemoRuns += 1;
-    }
-  }
-}).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
-                      attributeFilter: ['data-test-script-state']});
-"""
 #: Resolves once the page is idle and shows at least one verdict, all fresh (not stale). Checked on every DOM
 #: change (a MutationObserver), not on a timer: 30 pages polling every 50 ms cost the browsers more CPU than the
-#: server used. Rejects after ``timeout`` ms. (Which run ended is known from the WebSocket, ``Wire``: the page's
-#: ``data-test-script-state`` does not always change on a fast rerun, and waiting on it alone hung.)
+#: server used. Rejects after ``timeout`` ms. (Which run ended is known from the WebSocket, ``ScriptRuns``: the
+#: page's ``data-test-script-state`` does not always change on a fast rerun, and waiting on it alone hung.)
 SETTLED = """(timeout) => new Promise((resolve, reject) => {
   const settled = () => {
     const app = document.querySelector('[data-testid="stApp"]');
@@ -128,39 +116,10 @@ class Record:
     kind: str
     seconds: float | None  # None: failed
     problem: str = ""
-    #: the server's share: from the rerun request leaving the page to the run's end arriving (``Wire``)
+    #: the server's share: from the rerun request leaving the page to the run's end arriving
+    #: (``ScriptRuns.server_share``)
     server_seconds: float | None = None
     crosstalk: str = ""
-
-
-class Wire:
-    """When a page's WebSocket frames pass (this process's clock): each message the page sends (a rerun request)
-    and each end of a script run the server reports (``ForwardMsg.script_finished``). Playwright gets both from
-    Chromium's network layer, not from the page's JavaScript, so a page busy drawing delays them little: the
-    time between a request and its run's end is the server's share of the latency, including its queue."""
-
-    def __init__(self) -> None:
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        self._message = ForwardMsg
-        self.sent: list[float] = []
-        self.finished: list[float] = []
-
-    def socket(self, websocket) -> None:
-        websocket.on("framesent", lambda payload: self.sent.append(time.perf_counter()))
-        websocket.on("framereceived", self.received)
-
-    def received(self, payload: str | bytes) -> None:
-        if isinstance(payload, bytes) and self._message.FromString(payload).WhichOneof("type") == "script_finished":
-            self.finished.append(time.perf_counter())
-
-    def server_share(self, after: float) -> float | None:
-        """Seconds from the first request sent after ``after`` to the first run end after that request."""
-        request = next((t for t in self.sent if t >= after), None)
-        if request is None:
-            return None
-        end = next((t for t in self.finished if t >= request), None)
-        return None if end is None else end - request
 
 
 @dataclass
@@ -169,7 +128,7 @@ class Session:
 
     index: int
     page: object
-    wire: Wire
+    runs: ScriptRuns
     digit: int
     norm: str
     eps: dict[str, float] = field(default_factory=dict)
@@ -191,20 +150,22 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-async def settle(session: Session, after: float, timeout_ms: float) -> None:
-    """Waits until a run requested after ``after`` (this process's clock) has ended on the server, then until
-    the page shows it (idle, every verdict fresh)."""
+async def run_end(runs: ScriptRuns, after: float, timeout_ms: float) -> None:
+    """Waits until a run the page requested after ``after`` (``time.perf_counter``) has ended on the server."""
     deadline = time.perf_counter() + timeout_ms / 1000
-    while session.wire.server_share(after) is None:
+    while runs.server_share(after) is None:
         if time.perf_counter() > deadline:
             raise TimeoutError(f"no run ended within {timeout_ms:.0f} ms "
-                               f"({'no request sent' if not any(t >= after for t in session.wire.sent) else 'sent'})")
+                               f"({'no request sent' if not any(t >= after for t in runs.sent) else 'sent'})")
         await asyncio.sleep(0.02)
+
+
+async def settle(session: Session, after: float, timeout_ms: float) -> None:
+    """Waits until a run requested after ``after`` has ended on the server, then until the page shows it (idle,
+    every verdict fresh)."""
+    deadline = time.perf_counter() + timeout_ms / 1000
+    await run_end(session.runs, after, timeout_ms)
     await session.page.evaluate(SETTLED, max(1.0, 1000 * (deadline - time.perf_counter())))
-
-
-async def runs_now(page) -> int:
-    return await page.evaluate("window.advdemoRuns")
 
 
 async def idle(page, timeout_ms: float) -> None:
@@ -265,7 +226,7 @@ async def check(session: Session) -> tuple[str, str]:
 
 async def act(session: Session, kind: str, timeout_ms: float) -> tuple[float, float | None]:
     """Makes one interaction and waits until its predictions are shown; returns the seconds it took, and the
-    server's share of them (``Wire.server_share``; None if the frames were not seen)."""
+    server's share of them (``ScriptRuns.server_share``; None if the frames were not seen)."""
     page, rng = session.page, session.rng
     await idle(page, timeout_ms)
     if kind == "pick":
@@ -320,7 +281,7 @@ async def act(session: Session, kind: str, timeout_ms: float) -> tuple[float, fl
     else:
         raise ValueError(kind)
     await settle(session, began, timeout_ms)
-    return time.perf_counter() - began, session.wire.server_share(began)
+    return time.perf_counter() - began, session.runs.server_share(began)
 
 
 async def wait_until_drawable(page, canvas, box: dict, timeout_ms: float) -> None:
@@ -363,12 +324,11 @@ async def open_session(browser, base: str, index: int, args, seed: int) -> Sessi
     rng = random.Random(seed * 1000 + index)
     norm = rng.choice(list(NORMS))
     eps = {"linf": 0.2, "l2": 2.0, "l1": 10.0}
-    session = Session(index, None, Wire(), rng.randrange(GALLERY_SIZE), norm, eps, rng=rng)
+    session = Session(index, None, ScriptRuns(), rng.randrange(GALLERY_SIZE), norm, eps, rng=rng)
     session.remember()
     context = await browser.new_context(viewport=VIEWPORT)
-    await context.add_init_script(COUNT_RUNS)
     page = await context.new_page()
-    page.on("websocket", session.wire.socket)
+    page.on("websocket", session.runs.socket)
     page.set_default_timeout(1000 * args.timeout)
     session.page = page
     await page.goto(session.link(base), wait_until="domcontentloaded")
@@ -389,8 +349,9 @@ async def open_combobox(combobox, attempts: int = 8) -> None:
 async def start_training(browser, base: str, timeout_ms: float):
     """The teacher's page: opens "Train a model", chooses the Tutorial preset, presses Train, waits for an epoch."""
     context = await browser.new_context(viewport=VIEWPORT)
-    await context.add_init_script(COUNT_RUNS)
     page = await context.new_page()
+    runs = ScriptRuns()
+    page.on("websocket", runs.socket)
     page.set_default_timeout(timeout_ms)
     await page.goto(base, wait_until="domcontentloaded")
     await page.locator(VERDICT_SELECTOR).first.wait_for()
@@ -399,9 +360,9 @@ async def start_training(browser, base: str, timeout_ms: float):
     await panel.locator("summary").click()
     preset = panel.locator(".st-key-train_preset")
     await open_combobox(preset.get_by_role("combobox"))
-    runs = await runs_now(page)
+    chosen = time.perf_counter()
     await page.get_by_role("listbox").get_by_role("option", name=TEACHER_PRESET).click()
-    await page.wait_for_function("runs => window.advdemoRuns > runs", arg=runs)
+    await run_end(runs, chosen, timeout_ms)
     await idle(page, timeout_ms)
     await panel.locator(".st-key-train_start button").click()
     await page.get_by_text(re.compile(r"^Training my-[a-z-]+: epoch")).wait_for(timeout=timeout_ms)

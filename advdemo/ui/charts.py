@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 HELD_COLOUR = "#1B7F3B"
 FOOLED_COLOUR = "#C0151B"
 OTHER_COLOUR = "#9AA0A6"
+#: The grey line at the current eps (or step).
+RULE_COLOUR = "#888888"
 #: Axis labels, titles and legends: black, not the theme's grey (a projector washes grey out).
 TEXT_COLOUR = "#000000"
 FONT_SIZE = 16
@@ -183,10 +185,6 @@ def sweep_chart(result: Sweep, names: Sequence[str], current: float, title: str)
                    "mark": {"type": "rule", "color": RULE_COLOUR, "strokeWidth": 3, "opacity": 0.7},
                    "encoding": {"x": {"field": "eps", "type": "quantitative"}}})
     return {"title": title, "height": 320, "autosize": AUTOSIZE, "config": CHART_CONFIG, "layer": layers}
-
-
-#: The grey line at the current eps (or step).
-RULE_COLOUR = "#888888"
 
 
 def _rule(eps: float) -> alt.Chart:

@@ -169,7 +169,7 @@ def _progress_view(job: Job) -> None:
     elif job.owner == _session_id():
         st.button("Cancel", key=CANCEL, on_click=job.cancel, icon=":material/stop_circle:")
     else:
-        st.caption(f"{busy_message(snapshot)} Only that session can cancel it.")
+        st.caption(status_line(job))  # another session's job
 
 
 def status_line(job: Job) -> str:

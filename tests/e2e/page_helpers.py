@@ -44,25 +44,43 @@ def expect():
 
 
 class ScriptRuns:
-    """Counts the script runs (whole page or fragment) that the server reports finished on a page's WebSocket
-    (Streamlit's ``ForwardMsg.script_finished``), leaving out the runs cut short by a rerun."""
+    """The script runs (whole page or fragment) that the server reports finished on a page's WebSocket (Streamlit's
+    ``ForwardMsg.script_finished``), leaving out the runs cut short by a rerun, and the messages the page sent
+    (rerun requests, widget values): when each passed, on ``time.perf_counter``'s clock. Playwright gets the frames
+    from Chromium's network layer, not from the page's JavaScript, so a page busy drawing delays them little."""
 
     def __init__(self) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
         self._message = ForwardMsg
         self._cut_short = ForwardMsg.FINISHED_EARLY_FOR_RERUN
-        self.finished = 0
+        self.sent: list[float] = []
+        self.ended: list[float] = []
+
+    @property
+    def finished(self) -> int:
+        return len(self.ended)
 
     def socket(self, websocket) -> None:
+        websocket.on("framesent", self.sent_frame)
         websocket.on("framereceived", self.frame)
+
+    def sent_frame(self, payload: str | bytes) -> None:
+        self.sent.append(time.perf_counter())
 
     def frame(self, payload: str | bytes) -> None:
         if isinstance(payload, str):
             return
         message = self._message.FromString(payload)
         if message.WhichOneof("type") == "script_finished" and message.script_finished != self._cut_short:
-            self.finished += 1
+            self.ended.append(time.perf_counter())
+
+    def server_share(self, after: float) -> float | None:
+        """Seconds from the first message the page sent after ``after`` to the first run end after it (the
+        server's queue and run), or None while there is none."""
+        request = next((t for t in self.sent if t >= after), None)
+        end = None if request is None else next((t for t in self.ended if t >= request), None)
+        return None if end is None else end - request
 
 
 def watch(page):
