@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from advdemo.cards import card_path, command_line, machine_description, read_car
 from advdemo.config import Norm
 from advdemo.data import Split, load_mnist
 from advdemo.evaluation import (
+    MAX_DOUBLINGS,
     STANDARD_SUITE,
     WHITE_BOX,
     AttackSpec,
@@ -65,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "(seed 0), except the points named by --full-set [default: every image]")
     parser.add_argument("--full-set", nargs="*", default=[], metavar="NORM:EPS",
                         help="headline points measured on every test image despite --subset-n, e.g. linf:0.2")
+    parser.add_argument("--max-doublings", type=int, default=MAX_DOUBLINGS,
+                        help="doublings of the strongest attack's budget tried before a figure is reported as not "
+                             "converged (0: no doubling check)")
+    parser.add_argument("--only", nargs="*", default=None, metavar="NORM:EPS",
+                        help="measure only the strongest figures at these points (e.g. linf:0.3 l2:2) and keep every "
+                             "other figure of the card; the card is re-read just before it is written, so runs on "
+                             "different points can share a card")
+    parser.add_argument("--verdicts", type=Path, default=None,
+                        help="write each strongest figure's per-image verdicts to this .npz")
     parser.add_argument("--batch-size", type=int, default=1000, help="images attacked at once")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random starts")
     parser.add_argument("--write-card", action="store_true",
@@ -109,16 +119,21 @@ class Reporter:
 
     def __init__(self, total: int) -> None:
         self.total, self.done, self.started = total, 0, time.perf_counter()
-        self._spec_started = self.started
+        self._spec_started = self._stage_started = self.started
+        self._stage = ""
         self._last_print = 0.0
 
-    def progress(self, spec: AttackSpec, fraction: float) -> None:
+    def progress(self, spec: AttackSpec, fraction: float, stage: str = "") -> None:
+        """A line every 10 s at most: the stage's share done and, from its rate so far, its time left."""
         now = time.perf_counter()
+        if stage != self._stage:  # the strongest attack's doublings: each stage gets its own clock
+            self._stage, self._stage_started = stage, now
         if fraction <= 0 or now - self._last_print < 10:
             return
         self._last_print = now
-        spent = now - self._spec_started
-        print(f"  ... {spec.describe()}: {fraction:.0%} in {spent:.0f} s, about {spent / fraction - spent:.0f} s "
+        spent = now - self._stage_started
+        label = f"{spec.describe()}{f' ({stage})' if stage else ''}"
+        print(f"  ... {label}: {fraction:.0%} in {spent:.0f} s, about {spent / fraction - spent:.0f} s "
               "left for it", flush=True)
 
     def result(self, spec: AttackSpec, value: float, reused: bool = False) -> None:
@@ -127,22 +142,55 @@ class Reporter:
         origin = "kept from the card" if reused else f"{now - self._spec_started:.0f} s"
         print(f"[{self.done}/{self.total}] {spec.describe():<36} {value:8.2%}   ({origin}; "
               f"{now - self.started:.0f} s in all)", flush=True)
-        self._spec_started = now
+        self._spec_started = self._stage_started = now
+        self._stage = ""
+
+    @staticmethod
+    def doubling(entry: dict[str, Any]) -> None:
+        """The doubling check of a strongest figure, under it."""
+        record = entry.get("doubling_check")
+        if record is not None:
+            runs = " -> ".join(f"{run['budget']}: {run['accuracy']:.2%}" for run in record["runs"])
+            verdict = "converged" if record["passed"] else "NOT converged"
+            print(f"      doubling check on {record['n']} images: {runs} ({verdict})", flush=True)
+
+
+class Verdicts:
+    """Per-image verdicts of the strongest figures, written to ``--verdicts`` (an .npz) after each figure: for each
+    figure ``held/<figure>`` (bool: the model still answers correctly) and ``images/<figure>`` (the test-set indices
+    of those images). ``benchmarks/app_agreement.py`` compares the app's attack with them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.arrays = path, {}
+
+    def recorder(self, indices: np.ndarray | None, n: int) -> Callable[[AttackSpec, np.ndarray], None]:
+        def record(spec: AttackSpec, held: np.ndarray) -> None:
+            if spec.attack == "strongest":
+                self.arrays[f"held/{spec.describe()}"] = held
+                self.arrays[f"images/{spec.describe()}"] = np.arange(n) if indices is None else indices
+                np.savez_compressed(self.path, **self.arrays)
+        return record
 
 
 def measure(model, split: Split, specs: Sequence[AttackSpec], kept: list[dict[str, Any]], reporter: Reporter,
-            sources: dict[str, Any], batch_size: int, full_size: int | None = None) -> list[dict[str, Any]]:
+            sources: dict[str, Any], batch_size: int, full_size: int | None = None, check: np.ndarray | None = None,
+            max_doublings: int = MAX_DOUBLINGS, verdicts: Verdicts | None = None,
+            indices: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Entries for ``specs``: those of ``kept`` measured alike on as many images (or on the whole test set of
-    ``full_size`` images), the others measured now."""
+    ``full_size`` images), with a passed doubling check if they are strongest figures; the others measured now
+    (strongest figures doubled on the images ``check`` of ``split``, default all)."""
     entries = []
     for spec in specs:
         entry = find_entry(kept, spec)
-        if entry is not None and entry.get("n") in (len(split), full_size):
+        converged = spec.attack != "strongest" or (entry or {}).get("doubling_check", {}).get("passed", False)
+        if entry is not None and entry.get("n") in (len(split), full_size) and converged:
             reporter.result(spec, entry["accuracy"], reused=True)
             entries.append(entry)
             continue
-        entries += evaluate(model, split, [spec], sources=sources, batch_size=batch_size,
-                            on_result=reporter.result, on_progress=reporter.progress)
+        entries += evaluate(model, split, [spec], sources=sources, batch_size=batch_size, on_result=reporter.result,
+                            on_progress=reporter.progress, check=check, max_doublings=max_doublings,
+                            on_verdicts=None if verdicts is None else verdicts.recorder(indices, len(split)))
+        reporter.doubling(entries[-1])
     return entries
 
 
@@ -162,44 +210,83 @@ def main(argv: list[str] | None = None) -> int:
     test = test.head(args.n)
     specs = STANDARD_SUITE if args.suite == "standard" else QUICK_SUITE
     try:
-        full_points = {(Norm.parse(point.split(":")[0]), float(point.split(":")[1])) for point in args.full_set}
+        full_points = parse_points(args.full_set)
+        only = None if args.only is None else parse_points(args.only)
     except (ValueError, IndexError):
-        print(f"error: --full-set takes NORM:EPS points such as linf:0.2, got {args.full_set}", file=sys.stderr)
+        print(f"error: --full-set and --only take NORM:EPS points such as linf:0.2, got "
+              f"{args.full_set + (args.only or [])}", file=sys.stderr)
         return 2
-    subset = test
+    if only is not None:
+        if not (card is not None and args.write_card):
+            print("error: --only updates a card: give --write-card", file=sys.stderr)
+            return 2
+        specs = [spec for spec in specs if spec.attack == "strongest" and (spec.norm, spec.eps) in only]
+    subset, chosen = test, None
     if args.subset_n and args.subset_n < len(test):
         chosen = np.sort(np.random.default_rng(0).permutation(len(test))[:args.subset_n])
         subset = Split(test.images[chosen], test.labels[chosen])
     full_specs = [spec for spec in specs if subset is test or spec.attack in ("none", "fgsm")
                   or (spec.norm, spec.eps) in full_points or spec.source != WHITE_BOX]
     subset_specs = [spec for spec in specs if spec not in full_specs]
-    sweep_specs = sweep_suite(args.sweep_strongest) if args.sweep_n else []
+    sweep_specs = sweep_suite(args.sweep_strongest) if args.sweep_n and only is None else []
     kept_metrics = card.get("metrics", []) if (card and args.update) else []
     kept_sweeps = card.get("sweeps", []) if (card and args.update) else []
     reporter = Reporter(len(specs) + len(sweep_specs))
     print(f"evaluating {args.model} on {len(test)} test images; strongest attack: {EVALUATION_BUDGET.describe()}",
           flush=True)
-    metrics = measure(model, test, full_specs, kept_metrics, reporter, {"base": base}, args.batch_size)
+    if chosen is not None:
+        print(f"the doubling checks of figures on all {len(test)} images run on the fixed random sample of "
+              f"{len(chosen)}", flush=True)
+    verdicts = Verdicts(args.verdicts) if args.verdicts else None
+    metrics = measure(model, test, full_specs, kept_metrics, reporter, {"base": base}, args.batch_size,
+                      check=chosen, max_doublings=args.max_doublings, verdicts=verdicts)
     if subset_specs:
         print(f"on a fixed random sample of {len(subset)} test images (seed 0):", flush=True)
         metrics += measure(model, subset, subset_specs, kept_metrics, reporter, {"base": base}, args.batch_size,
-                           full_size=len(test))
+                           full_size=len(test), max_doublings=args.max_doublings, verdicts=verdicts,
+                           indices=chosen)
     sweeps = []
     if sweep_specs:
         print(f"sweeps on {min(args.sweep_n, len(test))} test images", flush=True)
-        sweeps = measure(model, test.head(args.sweep_n), sweep_specs, kept_sweeps, reporter, {}, args.batch_size)
+        sweeps = measure(model, test.head(args.sweep_n), sweep_specs, kept_sweeps, reporter, {}, args.batch_size,
+                         max_doublings=args.max_doublings)
+    seconds = time.perf_counter() - reporter.started
+    evaluation = {"command": command_line(), "seed": args.seed, "seconds": round(seconds, 1),
+                  "strongest_attack": EVALUATION_BUDGET.describe(),
+                  "strongest_sparse_rs_queries": EVALUATION_BUDGET.sparse_rs_queries,
+                  "max_doublings": args.max_doublings, "machine": machine_description()}
+    if only is not None:  # a partial run: the card as it is now, with these figures replaced
+        card = read_card(card_path(args.model))
+        metrics = merge_entries(card.get("metrics", []), metrics)
+        sweeps = card.get("sweeps", [])
+        evaluation = {**card.get("evaluation", {}), "partial_runs": [
+            *card.get("evaluation", {}).get("partial_runs", []),
+            {key: evaluation[key] for key in ("command", "seconds", "max_doublings", "machine")}]}
     checks = sanity_checks(metrics, sweeps) if args.suite == "standard" else []
     print_checks(checks)
-    seconds = time.perf_counter() - reporter.started
     if card is not None and args.write_card:
-        card.update(metrics=metrics, sweeps=sweeps, sanity_checks=checks,
-                    evaluation={"command": command_line(), "seed": args.seed, "seconds": round(seconds, 1),
-                                "strongest_attack": EVALUATION_BUDGET.describe(),
-                                "machine": machine_description()})
+        card.update(metrics=metrics, sweeps=sweeps, sanity_checks=checks, evaluation=evaluation)
         write_json_atomically(card_path(args.model), card)
         print(f"wrote the figures into {card_path(args.model)}", flush=True)
     print(f"done in {seconds:.0f} s", flush=True)
     return 0
+
+
+def parse_points(points: Sequence[str]) -> set[tuple[Norm, float]]:
+    """``["linf:0.2", "l2:2"]`` -> ``{(Norm.LINF, 0.2), (Norm.L2, 2.0)}`` (ValueError or IndexError if malformed)."""
+    return {(Norm.parse(point.split(":")[0]), float(point.split(":")[1])) for point in points}
+
+
+def merge_entries(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``old`` with every entry measured like one of ``new`` (the same attack, norm, eps and source) replaced by it,
+    whatever its budget; the new entries that replace nothing at the end."""
+    def point(entry: dict[str, Any]) -> tuple:
+        return tuple(entry.get(key) for key in ("attack", "norm", "eps", "source", "steps", "restarts")
+                     ) if entry.get("attack") != "strongest" else ("strongest", entry["norm"], entry["eps"],
+                                                                   entry.get("source"))
+    replacing = {point(entry): entry for entry in new}
+    merged = [replacing.pop(point(entry), entry) for entry in old]
+    return merged + list(replacing.values())
 
 
 if __name__ == "__main__":

@@ -3,10 +3,12 @@
 Follows the checklist of Athalye et al. 2018, Carlini et al. 2019 and Croce & Hein 2020: attack the model
 under test on its own logits (white-box) and label transfer figures as such; PGD from a random start with
 40 steps of eps/10 and several restarts, worst case per example; the strongest attack (``advdemo.strongest``:
-APGD-CE, APGD-T and the gradient-free Square Attack, worst case per example) behind every headline figure;
-then check, in every norm, that accuracy falls as eps grows, strongest <= PGD <= FGSM, a large eps drives
-accuracy to about 0, and (in L-inf) that more steps or restarts never raise accuracy and a transfer attack
-never beats the white-box one. A failed check is reported, never hidden: a gradient-masked model fails some.
+APGD-CE, APGD-T and the gradient-free Square Attack, worst case per example) behind every headline figure,
+its budget doubled until a doubling no longer moves the figure (``advdemo.strongest.converge``); then check, in
+every norm, that accuracy falls as eps grows, strongest <= PGD <= FGSM, a doubled budget does not lower the
+strongest figure by ``DOUBLING_TOLERANCE`` points or more, a large eps drives accuracy to about 0, and (in L-inf)
+that more steps or restarts never raise accuracy and a transfer attack never beats the white-box one. A failed
+check is reported, never hidden: a gradient-masked model fails some.
 """
 
 from __future__ import annotations
@@ -22,11 +24,9 @@ from advdemo.attacks import attack
 from advdemo.config import AttackConfig, Norm
 from advdemo.data import Split
 from advdemo.models import predict_logits
-from advdemo.strongest import EVALUATION_BUDGET, StrongestConfig, strongest_attack
+from advdemo.strongest import EVALUATION_BUDGET, Converged, StrongestConfig, converge
 
 WHITE_BOX = "white-box"
-#: The attack kinds of a card entry, weakest first.
-ATTACK_KINDS = ("none", "fgsm", "pgd", "strongest")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,50 +186,91 @@ def accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_s
     return float(np.mean(np.argmax(predict_logits(model, images, batch_size), axis=1) == np.asarray(labels)))
 
 
-#: Progress callback of ``evaluate``: (the spec being measured, a fraction of it done in [0, 1]).
-SpecProgress = Callable[[AttackSpec, float], None]
+#: Progress callback of ``evaluate``: (the spec being measured, a fraction of its current stage done in [0, 1],
+#: the stage: ``""``, or for the strongest attack ``"budget"``, ``"doubling 1"``, ...).
+SpecProgress = Callable[[AttackSpec, float, str], None]
+#: A strongest figure's budget is enough when doubling it lowers the figure by less than this (points).
+DOUBLING_TOLERANCE = 0.5
+#: Doublings tried before a figure is reported as not converged.
+MAX_DOUBLINGS = 2
+#: The mark of a strongest figure whose doubling check did not pass or was not run: an upper bound that may fall.
+UNCONVERGED = "†"
 
 
 def adversarial_images(model: keras.Model, split: Split, spec: AttackSpec, batch_size: int = 1000,
                        on_progress: SpecProgress | None = None) -> np.ndarray:
-    """The images of ``split`` attacked as ``spec`` says, on ``model``'s gradients (clean: the images)."""
+    """The images of ``split`` attacked as ``spec`` says, on ``model``'s gradients (clean: the images); the
+    strongest attack at ``spec``'s budget only (``converged_images`` adds the doubling check)."""
     config = spec.config()
     if config is None:
         return split.images
     if isinstance(config, StrongestConfig):
-        members = len(config.members())
-        done: dict[str, int] = {}
-
-        def progress(member: str, count: int, total: int) -> None:
-            done[member] = count
-            if on_progress is not None:  # members run one after another on fewer and fewer images
-                on_progress(spec, min(1.0, (len(done) - 1 + count / max(total, 1)) / members))
-
-        return strongest_attack(model, split.images, split.labels, config, batch_size, on_progress=progress)
+        return converged_images(model, split, spec, batch_size, on_progress, max_doublings=0).adversarial
     return attack(model, split.images, split.labels, config, batch_size=batch_size)
+
+
+def converged_images(model: keras.Model, split: Split, spec: AttackSpec, batch_size: int = 1000,
+                     on_progress: SpecProgress | None = None, check: np.ndarray | None = None,
+                     max_doublings: int = MAX_DOUBLINGS) -> Converged:
+    """``advdemo.strongest.converge`` of the strongest attack ``spec`` on ``split``, doubling on ``check``."""
+    config = spec.config()
+    if not isinstance(config, StrongestConfig):
+        raise ValueError(f"{spec.describe()} is not the strongest attack")
+
+    def progress(stage: str, fraction: float) -> None:
+        if on_progress is not None:
+            on_progress(spec, fraction, stage)
+
+    return converge(model, split.images, split.labels, config, tolerance=DOUBLING_TOLERANCE,
+                    max_doublings=max_doublings, check=check, batch_size=batch_size, on_progress=progress)
+
+
+def doubling_record(found: Converged) -> dict[str, Any]:
+    """The card's record of a strongest figure's doubling check."""
+    return {"passed": found.passed, "moved_points": None if found.moved is None else round(found.moved, 2),
+            "tolerance_points": DOUBLING_TOLERANCE, "n": found.checked, "enough": found.budget.describe(),
+            "runs": [{"budget": budget, "accuracy": round(value, 5)} for budget, value in found.runs]}
 
 
 def evaluate(model: keras.Model, split: Split, specs: Iterable[AttackSpec],
              sources: dict[str, keras.Model] | None = None, batch_size: int = 1000,
              on_result: Callable[[AttackSpec, float], None] | None = None,
-             on_progress: SpecProgress | None = None) -> list[dict[str, Any]]:
+             on_progress: SpecProgress | None = None, check: np.ndarray | None = None,
+             max_doublings: int = MAX_DOUBLINGS,
+             on_verdicts: Callable[[AttackSpec, np.ndarray], None] | None = None) -> list[dict[str, Any]]:
     """Accuracy of ``model`` under each attack of ``specs`` on ``split``; returns model-card entries.
 
-    A spec whose ``source`` is not ``white-box`` is computed on ``sources[source]`` and fed to ``model``.
-    ``on_result(spec, accuracy)`` follows each measurement; ``on_progress(spec, fraction)`` reports progress
-    inside the long ones (the strongest attack).
+    A spec whose ``source`` is not ``white-box`` is computed on ``sources[source]`` and fed to ``model``. The
+    strongest attack's figures are converged (``converged_images``: doublings on the images ``check`` of
+    ``split``, default all, at most ``max_doublings``) and their entries carry the ``doubling_check``.
+    ``on_result(spec, accuracy)`` follows each measurement; ``on_progress(spec, fraction, stage)`` reports
+    progress inside the long ones; ``on_verdicts(spec, held)`` receives each image's verdict (bool (n,): the
+    model still answers correctly).
     """
     sources = sources or {}
+    if len(split) == 0:
+        raise ValueError("cannot measure accuracy on zero images")
     entries = []
     for spec in specs:
         if spec.source != WHITE_BOX and spec.source not in sources:
             raise ValueError(f"{spec.describe()} needs the source model {spec.source!r}: pass it in sources")
         attacked = model if spec.source == WHITE_BOX else sources[spec.source]
-        images = adversarial_images(attacked, split, spec, batch_size, on_progress)
-        value = accuracy(model, images, split.labels, batch_size)
+        record = None
+        if spec.attack == "strongest":
+            found = converged_images(attacked, split, spec, batch_size, on_progress, check, max_doublings)
+            images, record = found.adversarial, doubling_record(found)
+        else:
+            images = adversarial_images(attacked, split, spec, batch_size, on_progress)
+        held = np.argmax(predict_logits(model, images, batch_size), axis=1) == np.asarray(split.labels)
+        value = float(np.mean(held))
+        if on_verdicts is not None:
+            on_verdicts(spec, held)
         if on_result is not None:
             on_result(spec, value)
-        entries.append(spec.as_entry(len(split), value))
+        entry = spec.as_entry(len(split), value)
+        if record is not None and max_doublings > 0:
+            entry["doubling_check"] = record
+        entries.append(entry)
     return entries
 
 
@@ -244,6 +285,27 @@ def find_entry(entries: Iterable[dict[str, Any]], spec: AttackSpec) -> dict[str,
     return None
 
 
+def strongest_entry(entries: Iterable[dict[str, Any]], eps: float, norm: Norm = Norm.LINF) -> dict[str, Any] | None:
+    """The white-box strongest figure at (``norm``, ``eps``): the one measured at the cards' budget
+    (``AttackSpec.strongest``), else one measured at another budget with a random search (e.g. a card not yet
+    re-measured since the budget changed; a figure of the gradient members alone is no strongest figure); its
+    ``doubling_check``, or the lack of one, says whether the figure has converged."""
+    entries = [entry for entry in entries if isinstance(entry, dict)]
+    found = find_entry(entries, AttackSpec.strongest(eps, norm))
+    if found is not None:
+        return found
+    others = [entry for entry in entries if entry.get("attack") == "strongest" and entry.get("norm") == norm.value
+              and entry.get("eps") == eps and entry.get("source", WHITE_BOX) == WHITE_BOX
+              and entry.get("queries", 0) > 0]
+    return max(others, key=lambda entry: entry.get("n", 0), default=None)
+
+
+def converged(entry: dict[str, Any] | None) -> bool:
+    """A strongest figure whose doubling check passed (FGSM, PGD and clean figures need none)."""
+    return entry is not None and (entry.get("attack") != "strongest"
+                                  or bool(entry.get("doubling_check", {}).get("passed", False)))
+
+
 def _slack(first: dict[str, Any], second: dict[str, Any], tolerance: float) -> float:
     """How far two figures may cross before a check fails: ``tolerance`` when they were measured on the same
     images, else also 2.5 binomial standard errors of their difference (a sample of 1,000 against the full
@@ -253,6 +315,30 @@ def _slack(first: dict[str, Any], second: dict[str, Any], tolerance: float) -> f
     a, b = first["accuracy"], second["accuracy"]
     error = (a * (1 - a) / max(first.get("n", 1), 1) + b * (1 - b) / max(second.get("n", 1), 1)) ** 0.5
     return max(tolerance, 2.5 * error)
+
+
+def doubling_check(norm: Norm, entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """"a stronger budget does not lower accuracy by more than 0.5 point": every strongest figure of ``norm``
+    carries a passed doubling check (one not run fails the check, and says so)."""
+    figures = [entry for entry in entries if isinstance(entry, dict) and entry.get("attack") == "strongest"
+               and entry.get("norm") == norm.value and entry.get("source", WHITE_BOX) == WHITE_BOX]
+    if not figures:
+        return None
+    notes, failed = [], False
+    for entry in sorted(figures, key=lambda entry: entry["eps"]):
+        record = entry.get("doubling_check")
+        where = f"eps {entry['eps']:g} ({entry['accuracy']:.2%}, n={entry.get('n')})"
+        if record is None:
+            failed = True
+            notes.append(f"{where}: not run")
+        elif not record["passed"]:
+            failed = True
+            notes.append(f"{where}: the last doubling ({record['runs'][-1]['budget']}) lowered it by "
+                         f"{record['moved_points']:.2f} points (NOT converged)")
+        else:
+            notes.append(f"{where}: doubling {record['enough']} moved it {record['moved_points']:.2f} points")
+    return {"check": f"{norm.label}: a doubled budget lowers the strongest figure by < {DOUBLING_TOLERANCE:g} point",
+            "passed": not failed, "detail": "; ".join(notes)}
 
 
 def sanity_checks(entries: list[dict[str, Any]], sweeps: list[dict[str, Any]] | None = None,
@@ -312,6 +398,7 @@ def sanity_checks(entries: list[dict[str, Any]], sweeps: list[dict[str, Any]] | 
                                  ("PGD", lambda eps, n=norm: AttackSpec.pgd(eps, n, restarts=1)),
                                  ("strongest", lambda eps, n=norm: AttackSpec.strongest(eps, n)))),
         ]
+        results.append(doubling_check(norm, entries + sweeps))
         large = find_entry(entries, large_eps_spec(norm))
         if large is not None:
             pgd = find_entry(entries, large_eps_pgd(norm))

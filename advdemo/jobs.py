@@ -43,12 +43,13 @@ from advdemo.cards import machine_description, write_json_atomically
 from advdemo.config import AdvRegConfig, Norm, TrainConfig
 from advdemo.data import Split, load_mnist
 from advdemo.evaluation import AttackSpec, accuracy, adversarial_images, headline_pgd
+from advdemo.strongest import QUICK_BUDGET
 from advdemo.training import TrainingProgress, train_model
 
 #: What a finished model is measured with before it joins the roster: clean, FGSM, PGD-40 x3 and the
 #: strongest attack at L-inf 0.2 (the tutorial's eps), on ``TrainingRequest.evaluation_n`` test images.
 EVALUATION_SUITE: tuple[AttackSpec, ...] = (AttackSpec.clean(), AttackSpec.fgsm(0.2), headline_pgd(0.2, Norm.LINF),
-                                            AttackSpec.strongest(0.2))
+                                            AttackSpec.strongest(0.2, budget=QUICK_BUDGET))
 #: The accuracy-vs-eps curve of a new model's card (the app's test-set tab plots it): FGSM and PGD-40 in L-inf.
 CURVE_EPSILONS: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 #: At most this many points of the loss/accuracy history are kept for the live chart.
@@ -297,7 +298,7 @@ class TrainingJob:
                      message=f"measuring it on {request.evaluation_n:,} test images")
         done = 0
 
-        def progress(spec: AttackSpec, fraction: float) -> None:
+        def progress(spec: AttackSpec, fraction: float, stage: str = "") -> None:
             if self._cancel.is_set():
                 raise _Cancelled
             overall = (done + fraction) / total

@@ -17,7 +17,15 @@ from typing import Any
 from advdemo import PRETRAINED_DIR
 from advdemo.cards import read_card
 from advdemo.config import Norm
-from advdemo.evaluation import AttackSpec, find_entry, headline_pgd
+from advdemo.evaluation import (
+    DOUBLING_TOLERANCE,
+    UNCONVERGED,
+    AttackSpec,
+    converged,
+    find_entry,
+    headline_pgd,
+    strongest_entry,
+)
 from advdemo.registry import BUNDLED_NAMES
 from advdemo.strongest import EVALUATION_BUDGET
 
@@ -33,11 +41,14 @@ COLUMNS: tuple[AttackSpec, ...] = (
 
 
 def _cell(card: dict[str, Any], spec: AttackSpec, full: int | None) -> str:
-    """The accuracy in %, with a * when it was measured on fewer images than the full test set."""
-    entry = find_entry(card.get("metrics", []), spec)
+    """The accuracy in %, with a * when it was measured on fewer images than the full test set and a † when it
+    is a strongest figure without a passed doubling check."""
+    metrics = card.get("metrics", [])
+    entry = strongest_entry(metrics, spec.eps, spec.norm) if spec.attack == "strongest" else find_entry(metrics, spec)
     if entry is None:
         return "n/a"
-    return f"{100 * entry['accuracy']:.2f}" + ("*" if full and entry.get("n") != full else "")
+    return (f"{100 * entry['accuracy']:.2f}" + ("*" if full and entry.get("n") != full else "")
+            + ("" if converged(entry) else UNCONVERGED))
 
 
 def metrics_table(directory: Path = PRETRAINED_DIR, models: tuple[str, ...] = BUNDLED_NAMES) -> str:
@@ -54,8 +65,11 @@ def metrics_table(directory: Path = PRETRAINED_DIR, models: tuple[str, ...] = BU
              + ". PGD-40 x3 = 40 steps of eps/10 from a random start, 3 restarts, worst case per example (one "
              "restart in L2 and L1); strongest = per example the worst case over "
              f"{EVALUATION_BUDGET.describe()} queries (in L1 the random search is Sparse-RS with "
-             f"{EVALUATION_BUDGET.sparse_rs_queries} queries instead of Square); \"from base\" is the tutorial's "
-             "transfer attack, every other column is white-box.", "",
+             f"{EVALUATION_BUDGET.sparse_rs_queries} queries instead of Square), then the same with every budget "
+             f"doubled on the images left standing, until a doubling lowers the figure by less than "
+             f"{DOUBLING_TOLERANCE:g} point; {UNCONVERGED} = that check failed or was not run (the figure may still "
+             "fall: each card says which). \"from base\" is the tutorial's transfer attack, every other column is "
+             "white-box.", "",
              header, "|" + "---|" * (len(COLUMNS) + 1)]
     for name, card in cards.items():
         lines.append(f"| {name} | " + " | ".join(_cell(card, spec, full) for spec in COLUMNS) + " |")

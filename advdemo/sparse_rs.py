@@ -32,7 +32,7 @@ from collections.abc import Callable
 import numpy as np
 
 from advdemo.models import predict_logits
-from advdemo.square import check_attack_inputs, p_selection
+from advdemo.square import best_chain, check_attack_inputs, p_selection
 
 #: The fraction of the k pixels swapped by the first updates (the paper's alpha_init for L0 attacks).
 P_INIT = 0.3
@@ -55,7 +55,8 @@ def _margins(model, flat: np.ndarray, labels: np.ndarray, shape: tuple, batch_si
 
 
 def _attack_batch(model, images: np.ndarray, labels: np.ndarray, epsilon: float, queries: int, p_init: float,
-                  rng: np.random.Generator) -> np.ndarray:
+                  rng: np.random.Generator, chains: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse-RS on one batch (each image ``chains`` times in a row): (adversarial images, their margins)."""
     shape = images.shape[1:]
     x = images.reshape(len(images), -1)
     n, d = x.shape
@@ -73,7 +74,7 @@ def _attack_batch(model, images: np.ndarray, labels: np.ndarray, epsilon: float,
     every = np.arange(n)
     best = _margins(model, build(every, pixels), labels, shape, len(x))
     for t in range(queries - 1):
-        active = np.flatnonzero(best >= 0)
+        active = np.flatnonzero(np.repeat(np.all((best >= 0).reshape(-1, chains), axis=1), chains))
         if active.size == 0:
             break
         swaps = max(1, int(round(float(p_selection(p_init, t, queries)) * k)))
@@ -90,13 +91,14 @@ def _attack_batch(model, images: np.ndarray, labels: np.ndarray, epsilon: float,
         better = margin < best[active]
         pixels[active[better]] = proposal[better]
         best[active[better]] = margin[better]
-    adversarial = np.where((best < clean_margin)[:, None], build(every, pixels), x)
-    return adversarial.reshape(images.shape)
+    improved = best < clean_margin
+    adversarial = np.where(improved[:, None], build(every, pixels), x)
+    return adversarial.reshape(images.shape), np.where(improved, best, clean_margin)
 
 
 def sparse_rs_attack(model, images: np.ndarray, labels: np.ndarray, epsilon: float, queries: int = 1000,
                      p_init: float = P_INIT, seed: int = 0, batch_size: int = 1000,
-                     on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
+                     on_batch: Callable[[int, int], None] | None = None, chains: int = 1) -> np.ndarray:
     """Untargeted Sparse-RS in the L1 ball of radius ``epsilon`` (score-based, no gradients).
 
     Args:
@@ -109,6 +111,9 @@ def sparse_rs_attack(model, images: np.ndarray, labels: np.ndarray, epsilon: flo
         seed: the search is a function of (seed, images, batch_size).
         batch_size: images attacked at once.
         on_batch: called as ``on_batch(done, total)`` after each batch, for progress.
+        chains: independent searches of each image side by side (``queries`` each); the image's result is the
+            chain with the lowest margin, and all its chains stop once one fools the model (as in
+            ``advdemo.square.square_attack``).
 
     Returns:
         float32 array shaped like ``images``, each within ``epsilon`` of the original in L1 and inside [0, 1].
@@ -117,17 +122,22 @@ def sparse_rs_attack(model, images: np.ndarray, labels: np.ndarray, epsilon: flo
         ValueError: a bad shape, pixels outside [0, 1] or a bad setting.
     """
     images, labels = check_attack_inputs(images, labels, epsilon, queries, p_init, batch_size)
+    if not (isinstance(chains, int) and chains >= 1):
+        raise ValueError(f"chains must be an integer >= 1, got {chains!r}")
     total = len(images)
     if queries == 0 or total == 0 or epsilon == 0:
         if on_batch is not None:
             on_batch(total, total)
         return images.copy()
+    per_batch = max(1, batch_size // chains)  # images per batch, each with its chains
     adversarial = []
-    for start in range(0, total, batch_size):
-        stop = min(start + batch_size, total)
-        rng = np.random.default_rng([seed, start])
-        adversarial.append(_attack_batch(model, images[start:stop], labels[start:stop].astype(np.int64), epsilon,
-                                         queries, p_init, rng))
+    for start in range(0, total, per_batch):
+        stop = min(start + per_batch, total)
+        rng = np.random.default_rng([seed, start] if chains == 1 else [seed, start, chains])
+        found, margins = _attack_batch(model, np.repeat(images[start:stop], chains, axis=0),
+                                       np.repeat(labels[start:stop].astype(np.int64), chains), epsilon, queries,
+                                       p_init, rng, chains)
+        adversarial.append(best_chain(found, margins, chains)[0])
         if on_batch is not None:
             on_batch(stop, total)
     return np.concatenate(adversarial).astype(np.float32)

@@ -13,10 +13,11 @@ previous members have not fooled yet:
 In L1 the APGD runs use sparse L1 descent's direction (``advdemo.norms``).
 
 AutoAttack's standard version runs APGD-CE (100 steps), APGD-T (9 targets x 100 steps), FAB-T (9 targets)
-and Square (5,000 queries). ``EVALUATION_BUDGET`` is that budget scaled down to fit 2 CPU cores (fewer targets
-and queries, no FAB-T); every model card names the budget its figures were measured with. Sparse-RS gets more
-queries than Square: on the robust model at L1 eps 10 (200 images) 300 queries left 20.0% standing, 1,000 left
-6.5% (``benchmarks/l1_search.py``).
+and Square (5,000 queries). ``EVALUATION_BUDGET``, the budget every card figure starts from, is that budget
+without FAB-T (whose minimal-norm search adds nothing to the three at a fixed eps in AutoAttack's own runs), and
+Sparse-RS with as many queries in L1. A budget is only enough when doubling it no longer moves the figure:
+``converge`` runs the ensemble, then ``doubled()`` budgets on the images still standing, until one doubling
+fools fewer than ``tolerance`` of them, and says whether it got there.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from advdemo.models import predictions
 from advdemo.sparse_rs import sparse_rs_attack
 from advdemo.square import square_attack
 
+#: APGD-T's targets: every class but the true one.
+MAX_TARGETS = 9
+
 
 @dataclasses.dataclass(frozen=True)
 class StrongestConfig:
@@ -41,17 +45,20 @@ class StrongestConfig:
         norm, epsilon: the ball.
         apgd_steps: steps of each APGD run.
         target_classes: APGD-T runs, one per target class (the classes ranked 2, 3, ... by the clean logits).
-        square_queries: Square Attack's queries (model evaluations) per image in L-inf and L2; 0 skips it.
-        sparse_rs_queries: Sparse-RS's queries per image in L1; 0 skips it.
-        seed: seeds the random search (APGD's random starts follow the global seed).
+        square_queries: Square Attack's queries (model evaluations) per image and chain in L-inf and L2; 0 skips it.
+        sparse_rs_queries: Sparse-RS's queries per image and chain in L1; 0 skips it.
+        chains: independent random searches per image, run side by side in one batch (``queries`` each): on
+            one image this buys queries cheaply (the app's budget), on a batch of images it changes nothing.
+        seed: seeds the APGD runs' random starts and the random search.
     """
 
     norm: Norm = Norm.LINF
     epsilon: float = 0.3
     apgd_steps: int = 100
-    target_classes: int = 3
-    square_queries: int = 1000
-    sparse_rs_queries: int = 1000
+    target_classes: int = 9
+    square_queries: int = 5000
+    sparse_rs_queries: int = 5000
+    chains: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -60,12 +67,12 @@ class StrongestConfig:
             raise ValueError(f"epsilon must be a finite number >= 0, got {self.epsilon!r}")
         if not (isinstance(self.apgd_steps, int) and self.apgd_steps >= 1):
             raise ValueError(f"apgd_steps must be an integer >= 1, got {self.apgd_steps!r}")
-        if not (isinstance(self.target_classes, int) and 0 <= self.target_classes <= 9):
-            raise ValueError(f"target_classes must be an integer 0-9, got {self.target_classes!r}")
-        for name in ("square_queries", "sparse_rs_queries"):
+        if not (isinstance(self.target_classes, int) and 0 <= self.target_classes <= MAX_TARGETS):
+            raise ValueError(f"target_classes must be an integer 0-{MAX_TARGETS}, got {self.target_classes!r}")
+        for name in ("square_queries", "sparse_rs_queries", "chains"):
             value = getattr(self, name)
-            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= (name == "chains")):
+                raise ValueError(f"{name} must be an integer >= {int(name == 'chains')}, got {value!r}")
 
     @property
     def search(self) -> str:
@@ -74,13 +81,22 @@ class StrongestConfig:
 
     @property
     def queries(self) -> int:
-        """The random search's queries in this norm."""
+        """The random search's queries in this norm (per chain)."""
         return self.sparse_rs_queries if self.norm is Norm.L1 else self.square_queries
 
     def with_queries(self, queries: int) -> StrongestConfig:
         """This budget with ``queries`` for the random search of its norm."""
         field = "sparse_rs_queries" if self.norm is Norm.L1 else "square_queries"
         return dataclasses.replace(self, **{field: queries})
+
+    def doubled(self) -> StrongestConfig:
+        """Every member's budget twice: APGD steps x2, APGD-T targets x2 (at most the 9 classes there are),
+        the random search's queries x2, with a new seed, so that on top of the first run every member also
+        gets a second random start (a restart)."""
+        return dataclasses.replace(self, apgd_steps=2 * self.apgd_steps,
+                                   target_classes=min(MAX_TARGETS, 2 * self.target_classes),
+                                   square_queries=2 * self.square_queries,
+                                   sparse_rs_queries=2 * self.sparse_rs_queries, seed=self.seed + 1)
 
     def members(self) -> list[tuple[str, AttackConfig | None]]:
         """(name, APGD config or None for the random search) of each member, in the order they run."""
@@ -96,19 +112,25 @@ class StrongestConfig:
         return members
 
     def describe(self) -> str:
-        """E.g. ``APGD-CE 100 + APGD-T 3x100 + Square 1000``."""
+        """E.g. ``APGD-CE 100 + APGD-T 9x100 + Square 5000`` (``Square 8x1000`` for 8 chains of 1,000)."""
         parts = [f"APGD-CE {self.apgd_steps}"]
         if self.target_classes:
             parts.append(f"APGD-T {self.target_classes}x{self.apgd_steps}")
         if self.queries:
-            parts.append(f"{self.search} {self.queries}")
+            parts.append(f"{self.search} {f'{self.chains}x' if self.chains > 1 else ''}{self.queries}")
         return " + ".join(parts)
 
 
-#: The budget of every "strongest" figure in the model cards (AutoAttack's standard version scaled down).
-EVALUATION_BUDGET = StrongestConfig(apgd_steps=100, target_classes=1, square_queries=300, sparse_rs_queries=1000)
-#: The app's budget on one image: a few hundred milliseconds per model on 2 cores.
-APP_BUDGET = StrongestConfig(apgd_steps=50, target_classes=2, square_queries=500, sparse_rs_queries=500)
+#: Where every card figure starts: AutoAttack's standard budget (APGD-CE 100, APGD-T 9x100, Square 5,000), and
+#: Sparse-RS 5,000 in L1; ``converge`` doubles it until a doubling no longer moves the figure.
+EVALUATION_BUDGET = StrongestConfig()
+#: The sidebar's measurement of a model a user has just trained (1,000 test images in about a minute on 2 cores):
+#: far below the cards' converged budget, so its figure is an upper bound that more queries may lower, and the
+#: user's card names this budget and has no doubling check.
+QUICK_BUDGET = StrongestConfig(apgd_steps=100, target_classes=1, square_queries=1000, sparse_rs_queries=1000)
+#: The app's budget on one image: about a second per model on 2 cores, its random search in chains
+#: (``benchmarks/app_agreement.py`` measures how often it agrees with the cards' converged budget).
+APP_BUDGET = StrongestConfig(apgd_steps=50, target_classes=3, square_queries=1000, sparse_rs_queries=1000, chains=8)
 
 #: Progress callback: (member name, images done, images in this member's run).
 Progress = Callable[[str, int, int], None]
@@ -135,24 +157,116 @@ def strongest_attack(model, images: np.ndarray, labels: np.ndarray, config: Stro
     if len(images) == 0 or config.epsilon == 0:
         return result
     standing = np.flatnonzero(predictions(model, images, batch_size) == labels)
-    for name, member in config.members():
+    for number, (name, member) in enumerate(config.members()):
         if standing.size == 0:
             break
         total = standing.size
         for start in range(0, total, batch_size):
             chunk = standing[start:start + batch_size]
+            seed = config.seed * 1000 + start
             if member is None and config.norm is Norm.L1:
                 adversarial = sparse_rs_attack(model, images[chunk], labels[chunk], config.epsilon,
-                                               queries=config.queries, seed=config.seed + start,
-                                               batch_size=batch_size)
+                                               queries=config.queries, seed=seed, batch_size=batch_size,
+                                               chains=config.chains)
             elif member is None:
                 adversarial = square_attack(model, images[chunk], labels[chunk], config.epsilon, config.norm,
-                                            queries=config.queries, seed=config.seed + start,
-                                            batch_size=batch_size)
+                                            queries=config.queries, seed=seed, batch_size=batch_size,
+                                            chains=config.chains)
             else:
-                adversarial = attack(model, images[chunk], labels[chunk], member, batch_size=batch_size)
+                adversarial = attack(model, images[chunk], labels[chunk], member, batch_size=batch_size,
+                                     seed=seed * 100 + number)
             result[chunk] = adversarial
             if on_progress is not None:
                 on_progress(name, min(start + batch_size, total), total)
         standing = standing[predictions(model, result[standing], batch_size) == labels[standing]]
     return result
+
+
+def member_costs(config: StrongestConfig) -> list[tuple[str, float]]:
+    """(member name, model evaluations per image) of each member: an APGD step is a forward and a backward
+    pass, about 3 forward passes; a random search makes ``queries`` forward passes per chain. For progress
+    bars: members run on fewer and fewer images, so the true shares differ, but far less than by counting
+    members (9 APGD-T runs cost less than one Square run of 5,000 queries)."""
+    return [(name, 3.0 * config.apgd_steps if member is not None else float(config.queries * config.chains))
+            for name, member in config.members()]
+
+
+@dataclasses.dataclass(frozen=True)
+class Converged:
+    """What ``converge`` found.
+
+    Attributes:
+        adversarial: per image, the first adversarial image any run found (else the first run's result).
+        budget: the budget whose doubling moved the figure by less than the tolerance (when ``passed``), else
+            the largest budget run.
+        runs: (budget described, accuracy on the checked images once it had run) for each run, in order; the
+            first run covers every image, each doubling only the checked images still standing.
+        moved: points (0-100) the last doubling lowered the accuracy on the checked images; None if none ran.
+        passed: the last doubling moved it by less than the tolerance (or nothing was left standing).
+        checked: how many images the doublings ran on.
+    """
+
+    adversarial: np.ndarray
+    budget: StrongestConfig
+    runs: tuple[tuple[str, float], ...]
+    moved: float | None
+    passed: bool
+    checked: int
+
+
+def converge(model, images: np.ndarray, labels: np.ndarray, config: StrongestConfig = EVALUATION_BUDGET, *,
+             tolerance: float = 0.5, max_doublings: int = 2, check: np.ndarray | None = None,
+             batch_size: int = 1000, on_progress: Callable[[str, float], None] | None = None) -> Converged:
+    """The strongest attack at ``config``, then at twice its budget, four times, ..., until a doubling moves
+    the accuracy by less than ``tolerance`` points, at most ``max_doublings`` times.
+
+    Each doubling (``StrongestConfig.doubled``, a fresh seed) runs only on the images of ``check`` (default:
+    all) that every earlier run left standing, so an image counts as robust only if every run failed on it,
+    and the doubled run costs about twice the first one on the images still standing. A doubling that fools
+    fewer than ``tolerance`` % of the checked images shows the budget before it was enough:
+
+        moved_k = 100 * (acc_check(runs 0..k-1) - acc_check(runs 0..k)) < tolerance  ->  converged at run k-1
+
+    Args:
+        check: indices of the images the doublings run on (e.g. a fixed sample of a large test set); the
+            accuracy ``moved`` is measured on them.
+        on_progress: called as ``on_progress(stage, fraction of that stage done)``; stages ``"budget"`` and
+            ``"doubling 1"``, ``"doubling 2"``, ...
+    """
+    images = np.asarray(images, np.float32)
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    check = np.arange(len(images)) if check is None else np.asarray(check, np.int64)
+
+    def stage_progress(stage: str, budget: StrongestConfig) -> Progress:
+        """Progress of one run, each member weighted by its cost per image (``member_costs``)."""
+        costs = dict(member_costs(budget))
+        total, done = sum(costs.values()), {}
+
+        def progress(member: str, count: int, images: int) -> None:
+            done[member] = costs[member] * count / max(images, 1)
+            if on_progress is not None:
+                on_progress(stage, min(1.0, sum(done.values()) / total))
+        return progress
+
+    result = strongest_attack(model, images, labels, config, batch_size, stage_progress("budget", config))
+    standing = predictions(model, result, batch_size) == labels
+    runs = [(config.describe(), float(standing[check].mean()) if check.size else 0.0)]
+    budget, moved, passed = config, None, False
+    for doubling in range(1, max_doublings + 1):
+        chosen = check[standing[check]]
+        if chosen.size == 0:
+            moved, passed = 0.0, True
+            break
+        stronger = budget.doubled()
+        found = strongest_attack(model, images[chosen], labels[chosen], stronger, batch_size,
+                                 stage_progress(f"doubling {doubling}", stronger))
+        fooled = predictions(model, found, batch_size) != labels[chosen]
+        result[chosen[fooled]] = found[fooled]
+        standing[chosen[fooled]] = False
+        runs.append((stronger.describe(), float(standing[check].mean())))
+        moved = 100.0 * (runs[-2][1] - runs[-1][1])
+        passed = moved < tolerance
+        if passed:
+            break
+        budget = stronger
+    return Converged(result, budget, tuple(runs), moved, passed, int(check.size))

@@ -27,9 +27,14 @@ from advdemo.ui.results import VIEW_CURVES
 L1_ONLY_GRADIENTS = dataclasses.replace(strongest.EVALUATION_BUDGET, norm=Norm.L1, sparse_rs_queries=0)
 
 
-def entry(spec: AttackSpec, accuracy: float, n: int = 10_000) -> dict[str, Any]:
-    """A card entry, as ``python -m advdemo.evaluate --write-card`` writes it."""
-    return spec.as_entry(n, accuracy)
+def entry(spec: AttackSpec, accuracy: float, n: int = 10_000, converged: bool = True) -> dict[str, Any]:
+    """A card entry, as ``python -m advdemo.evaluate --write-card`` writes it (a strongest figure with a passed
+    doubling check unless ``converged`` is false)."""
+    found = spec.as_entry(n, accuracy)
+    if spec.attack == "strongest" and converged:
+        found["doubling_check"] = {"passed": True, "moved_points": 0.2, "tolerance_points": 0.5, "n": n,
+                                   "enough": spec.budget(), "runs": []}
+    return found
 
 
 def synthetic_cards() -> dict[str, dict[str, Any]]:
@@ -119,7 +124,7 @@ def test_the_figures_are_the_cards_own_and_in_their_sentences():
                                f"**{percent(0.4567)}**, strongest **{percent(0.3912)}**\\*. ")
     assert lines[1].startswith(f"- **robust**, L-inf 0.3 (trained at 0.25: beyond its training radius): PGD-40 x3 "
                                f"**{percent(0.8765)}**, strongest **{percent(0.6543)}**\\*. ")
-    assert lines[2].startswith(f"- **robust**, L1 10: PGD-40 **{percent(0.9012)}**\\*, APGD-CE 100 + APGD-T 1x100 "
+    assert lines[2].startswith(f"- **robust**, L1 10: PGD-40 **{percent(0.9012)}**\\*, APGD-CE 100 + APGD-T 9x100 "
                                f"alone **{percent(0.8310)}**\\*, strongest (with Sparse-RS) **{percent(0.1234)}**\\*. ")
     # the gaps are large, so each line says what they mean
     assert "one FGSM figure does not show robustness" in lines[0]
@@ -197,10 +202,10 @@ def test_budgets_and_recipes_are_read_from_the_code(monkeypatch):
     monkeypatch.setattr(recipes, "RECIPES", changed)
     at = render(synthetic_cards())
     budgets = tab_text(at, "The strongest attack")
-    assert ("the app runs APGD-CE 77 + APGD-T 4x77 + Square 123 (APGD-CE 77 + APGD-T 4x77 + Sparse-RS 456 in L1)"
+    assert ("the app runs APGD-CE 77 + APGD-T 4x77 + Square 123 (APGD-CE 77 + APGD-T 4x77 + Sparse-RS 456 in L1"
             in budgets)
-    assert ("figures used APGD-CE 88 + APGD-T 5x88 + Square 234 (APGD-CE 88 + APGD-T 5x88 + Sparse-RS 567 in L1)"
-            in budgets)
+    assert ("figures start from APGD-CE 88 + APGD-T 5x88 + Square 234 (APGD-CE 88 + APGD-T 5x88 + Sparse-RS 567 in "
+            "L1)" in budgets)
     training = tab_text(at, "Adversarial training")
     assert "`multiplier` = 0.3, x_adv = one FGSM step, `adv_step_size` = 0.15 in L-inf" in training
     assert ("β (the `multiplier`) = 7.5, x_adv = PGD, `pgd_iterations` = 13 steps of `adv_step_size` = 0.05 in the "
@@ -218,10 +223,18 @@ def cards_figure(card: dict[str, Any], **fields: Any) -> float | None:
     return None
 
 
-def strongest_fields(eps: float, norm: Norm) -> dict[str, Any]:
+def strongest_figure(card: dict[str, Any], eps: float, norm: Norm) -> float | None:
+    """An independent look-up of the strongest figure the page shows: at the cards' budget if the card has it,
+    else at the largest sample among those measured with a random search at another budget."""
     budget = dataclasses.replace(strongest.EVALUATION_BUDGET, norm=norm)
-    return dict(attack="strongest", norm=norm.value, eps=eps, steps=budget.apgd_steps, targets=budget.target_classes,
-                queries=budget.queries, source="white-box")
+    exact = cards_figure(card, attack="strongest", norm=norm.value, eps=eps, steps=budget.apgd_steps,
+                         targets=budget.target_classes, queries=budget.queries, source="white-box")
+    if exact is not None:
+        return exact
+    others = sorted((item["n"], item["accuracy"]) for item in card.get("metrics", [])
+                    if item["attack"] == "strongest" and item["norm"] == norm.value and item["eps"] == eps
+                    and item["source"] == "white-box" and item.get("queries", 0) > 0)
+    return others[-1][1] if others else None
 
 
 @pytest.mark.skipif(not all((PRETRAINED_DIR / f"{name}.json").is_file() for name in ("tutorial", "robust")),
@@ -235,13 +248,13 @@ def test_the_figures_match_the_bundled_cards():
         "- **tutorial**, L-inf 0.2": [
             cards_figure(tutorial, attack="fgsm", norm="linf", eps=0.2, source="white-box"),
             cards_figure(tutorial, attack="pgd", norm="linf", eps=0.2, steps=40, restarts=3, source="white-box"),
-            cards_figure(tutorial, **strongest_fields(0.2, Norm.LINF))],
+            strongest_figure(tutorial, 0.2, Norm.LINF)],
         "- **robust**, L-inf 0.3": [
             cards_figure(robust, attack="pgd", norm="linf", eps=0.3, steps=40, restarts=3, source="white-box"),
-            cards_figure(robust, **strongest_fields(0.3, Norm.LINF))],
+            strongest_figure(robust, 0.3, Norm.LINF)],
         "- **robust**, L1 10": [
             cards_figure(robust, attack="pgd", norm="l1", eps=10.0, steps=40, restarts=1, direction="strong"),
-            cards_figure(robust, **strongest_fields(10.0, Norm.L1))],
+            strongest_figure(robust, 10.0, Norm.L1)],
     }
     for start, figures in expected.items():
         found = [line for line in lines if line.startswith(start)]
@@ -283,3 +296,20 @@ def says(node: Any, text: str) -> bool:
     """Whether ``node`` or anything inside it shows exactly ``text``."""
     return getattr(node, "value", None) == text or any(says(child, text)
                                                        for child in getattr(node, "children", {}).values())
+
+
+def test_a_strongest_figure_without_a_passed_doubling_check_is_marked_and_explained():
+    """An old card's figure (another budget, no doubling check) is still shown, marked †, with the caption that
+    says a stronger attack may lower it; the converged figure of the same card is not marked."""
+    cards = synthetic_cards()
+    old_budget = dict(entry(AttackSpec.strongest(0.3, budget=strongest.QUICK_BUDGET), 0.7210, n=10_000,
+                            converged=False))
+    cards["robust"]["metrics"] = [item for item in cards["robust"]["metrics"]
+                                  if not (item["attack"] == "strongest" and item["eps"] == 0.3)] + [old_budget]
+    at = render(cards)
+    robust_line = next(line for line in masking_lines(at) if "L-inf 0.3" in line)
+    assert f"strongest **{percent(0.7210)}**†" in robust_line
+    tutorial_line = next(line for line in masking_lines(at) if line.startswith("- **tutorial**"))
+    assert f"**{percent(0.3912)}**\\*. " in tutorial_line  # converged: no mark
+    assert any("doubling check failed or was not run" in caption.value for caption in at.caption)
+    assert not any("doubling check" in caption.value for caption in render(synthetic_cards()).caption)

@@ -78,6 +78,21 @@ def test_margin_never_rises_and_falls_with_more_queries(cnn):
     assert many.mean() < few.mean() - 1e-3
 
 
+def test_chains_search_each_image_independently_and_keep_the_lowest_margin(cnn):
+    """12 chains of 6 queries per image: inside the ball and L0 budget, each image's margin at least as low as the
+    clean one, and lower than one chain of 6 reaches on most images."""
+    model, images, labels = cnn
+    images, labels = images[:5], labels[:5]
+    one = margins(model, sparse_rs.sparse_rs_attack(model, images, labels, 4.0, queries=6, seed=2), labels)
+    adversarial = sparse_rs.sparse_rs_attack(model, images, labels, 4.0, queries=6, seed=2, chains=12, batch_size=24)
+    assert adversarial.shape == images.shape and adversarial.dtype == np.float32
+    assert np.all(l1(adversarial - images) <= 4.0 * (1 + 1e-5))
+    assert np.all(np.sum(adversarial != images, axis=(1, 2, 3)) <= 4)
+    many = margins(model, adversarial, labels)
+    assert np.all(many <= margins(model, images, labels) + 1e-5)
+    assert np.sum(many < one) >= 4
+
+
 def test_zero_epsilon_or_queries_return_the_input(cnn):
     model, images, labels = cnn
     np.testing.assert_array_equal(sparse_rs.sparse_rs_attack(model, images, labels, 0.0), images)

@@ -259,3 +259,33 @@ def test_catches_gradient_masking_that_defeats_pgd():
     for norm, epsilon, queries in ((Norm.LINF, 0.3, 100), (Norm.L2, 2.0, 1000)):
         assert accuracy(attacks.attack(model, images, labels, AttackConfig.pgd(epsilon, norm, steps=10))) == 1.0
         assert accuracy(square.square_attack(model, images, labels, epsilon, norm, queries=queries)) <= 0.25
+
+
+# --- chains: several searches of one image in one batch (the app's budget) ---------------------------------------
+
+def test_best_chain_keeps_each_images_lowest_margin_by_hand():
+    adversarial = np.arange(6, dtype=np.float32).reshape(6, 1, 1, 1)
+    picked, low = square.best_chain(adversarial, np.array([0.5, -0.2, 0.1, 0.3, 0.9, 0.2], np.float32), 3)
+    np.testing.assert_array_equal(picked[:, 0, 0, 0], [1.0, 5.0])
+    np.testing.assert_array_equal(low, np.array([-0.2, 0.2], np.float32))
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_chains_are_independent_searches_and_stay_in_the_ball(cnn, norm):
+    """16 chains of 8 queries lower each image's margin at least as far as one chain of 8 would on average, and
+    further than a single chain does on most images: identical chains (the same random draws) would not."""
+    model, images, labels = cnn
+    images, labels, epsilon = images[:4], labels[:4], EPSILONS[norm]
+    one, one_margins = square._run(model, images, labels, epsilon, norm, 8, 0.8, 3, 1000, None)
+    many, many_margins = square._run(model, images, labels, epsilon, norm, 8, 0.8, 3, 1000, None, chains=16)
+    assert many.shape == images.shape and many.dtype == np.float32
+    assert many.min() >= 0.0 and many.max() <= 1.0
+    assert np.all(size(many - images, norm) <= epsilon * (1 + 1e-5))
+    np.testing.assert_allclose(many_margins, margins(model, many, labels), atol=1e-3)
+    assert np.sum(many_margins < one_margins) >= 3
+
+
+def test_an_images_chains_stop_searching_once_one_fools_the_model_by_hand():
+    margins = tf.constant([0.3, -0.1, 0.2, 0.5, 0.0, 0.4, 2.0, -3.0, -1.0], tf.float32)
+    np.testing.assert_array_equal(square.searching(margins, 3).numpy(), [False] * 3 + [True] * 3 + [False] * 3)
+    np.testing.assert_array_equal(square.searching(margins, 1).numpy(), (margins.numpy() >= 0))

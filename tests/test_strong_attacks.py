@@ -275,7 +275,96 @@ def test_strongest_in_l1_searches_with_sparse_rs_not_square():
     names = [name for name, _ in config.members()]
     assert names == ["APGD-CE-100", "APGD-T-100 (target ranked 2)", "APGD-T-100 (target ranked 3)", "Sparse-RS-700"]
     assert config.describe() == "APGD-CE 100 + APGD-T 2x100 + Sparse-RS 700"
-    assert StrongestConfig(norm="l2", epsilon=2.0).describe().endswith("Square 1000")
+    assert StrongestConfig(norm="l2", epsilon=2.0).describe() == "APGD-CE 100 + APGD-T 9x100 + Square 5000"
+    assert dataclasses.replace(config, chains=8).describe().endswith("Sparse-RS 8x700")
+
+
+def test_a_doubled_budget_doubles_every_member_and_draws_new_random_numbers():
+    config = StrongestConfig(norm=Norm.L2, epsilon=2.0, apgd_steps=50, target_classes=3, square_queries=400,
+                             sparse_rs_queries=300, chains=2, seed=4)
+    doubled = config.doubled()
+    assert (doubled.apgd_steps, doubled.target_classes, doubled.square_queries, doubled.sparse_rs_queries) == (
+        100, 6, 800, 600)
+    assert doubled.seed != config.seed and doubled.chains == 2 and doubled.epsilon == 2.0
+    assert doubled.doubled().target_classes == 9  # there are only 9 other classes
+    assert StrongestConfig().doubled().describe() == "APGD-CE 200 + APGD-T 9x200 + Square 10000"
+
+
+class BudgetFools:
+    """A stand-in for ``strongest_attack``: image i is fooled (set to 1.0) when i < fooled(queries), so the
+    figure after each budget is known by hand. Records the images and budgets of each call."""
+
+    def __init__(self, fooled):
+        self.fooled, self.calls = fooled, []
+
+    def __call__(self, model, images, labels, config, batch_size=1000, on_progress=None):
+        self.calls.append((images[:, 0, 0, 0].astype(int).tolist(), config))
+        result = images.copy()
+        result[images[:, 0, 0, 0] < self.fooled(config.queries)] = 1.0
+        return result
+
+
+class Identity(keras.Model):
+    """Predicts class 0, except for an all-ones pixel 1 (any image set to 1.0 is 'fooled')."""
+
+    def call(self, inputs, training=False):
+        lit = tf.cast(inputs[:, 0, 1, 0] >= 1.0, tf.float32)[:, None]
+        return tf.concat([1.0 - lit, lit], axis=1)
+
+
+def numbered(n: int) -> np.ndarray:
+    """n images whose pixel (0, 0) holds their index (the fake attack reads it), pixel (0, 1) 0."""
+    images = np.zeros((n, 2, 2, 1), np.float32)
+    images[:, 0, 0, 0] = np.arange(n)
+    return images
+
+
+def test_converge_doubles_until_a_doubling_moves_the_figure_less_than_the_tolerance(monkeypatch):
+    from advdemo import strongest
+    # 1,000 queries fool 500 of 1,000 images, 2,000 fool 560, 4,000 fool 563: the 2,000 budget is enough
+    fake = BudgetFools(lambda queries: {1000: 500, 2000: 560, 4000: 563, 8000: 563}[queries])
+    monkeypatch.setattr(strongest, "strongest_attack", fake)
+    images, labels = numbered(1000), np.zeros(1000, np.int64)
+    config = StrongestConfig(square_queries=1000, apgd_steps=10, target_classes=1)
+    found = strongest.converge(Identity(), images, labels, config, tolerance=0.5, max_doublings=3)
+    assert [run[1] for run in found.runs] == [0.5, 0.44, 0.437]
+    assert found.passed and found.moved == pytest.approx(0.3)
+    assert found.budget.square_queries == 2000 and found.checked == 1000
+    assert [call[1].square_queries for call in fake.calls] == [1000, 2000, 4000]
+    assert fake.calls[1][0] == list(range(500, 1000))  # a doubling runs only on the images still standing
+    assert np.all(found.adversarial[:563, 0, 1, 0] == 1.0) and np.all(found.adversarial[563:] == images[563:])
+
+
+def test_converge_says_when_it_did_not_converge_and_doubles_only_on_the_checked_images(monkeypatch):
+    from advdemo import strongest
+    fake = BudgetFools(lambda queries: {1000: 100, 2000: 150, 4000: 190}[queries])
+    monkeypatch.setattr(strongest, "strongest_attack", fake)
+    images, labels = numbered(400), np.zeros(400, np.int64)
+    check = np.arange(0, 400, 2)  # the doublings run on the even images only
+    found = strongest.converge(Identity(), images, labels, StrongestConfig(square_queries=1000), tolerance=0.5,
+                               max_doublings=2, check=check)
+    assert not found.passed and found.budget.square_queries == 4000 and found.checked == 200
+    assert found.moved == pytest.approx(100 * 20 / 200)  # 150..189: 20 even images of the 200 checked
+    assert all(index % 2 == 0 for call in fake.calls[1:] for index in call[0])
+    fooled = found.adversarial[:, 0, 1, 0] == 1.0
+    assert fooled[:100].all() and fooled[100:190:2].all() and not fooled[101:190:2].any()
+    unchecked = strongest.converge(Identity(), images, labels, StrongestConfig(square_queries=1000),
+                                   max_doublings=0)
+    assert unchecked.moved is None and not unchecked.passed and len(unchecked.runs) == 1
+
+
+def test_converge_on_a_model_that_hides_its_gradients_only_lowers_accuracy_and_stays_in_the_ball():
+    from advdemo.strongest import converge
+    model = Masked()
+    images = np.random.default_rng(3).uniform(0.45, 0.55, (24, 4, 4, 1)).astype(np.float32)
+    labels = predictions(model, images)
+    config = StrongestConfig(norm=Norm.LINF, epsilon=0.15, apgd_steps=5, target_classes=0, square_queries=10)
+    found = converge(model, images, labels, config, tolerance=0.0, max_doublings=2)
+    accuracies = [accuracy for _, accuracy in found.runs]
+    assert accuracies == sorted(accuracies, reverse=True) and len(found.runs) == 3
+    assert found.runs[0][0] == config.describe() and found.runs[2][0] == config.doubled().doubled().describe()
+    assert np.mean(predictions(model, found.adversarial) == labels) == pytest.approx(accuracies[-1])
+    assert np.all(np.abs(found.adversarial - images) <= 0.15 + 1e-6)
 
 
 # --- the evaluation ------------------------------------------------------------------------------------------------
@@ -296,13 +385,40 @@ def entries(values: dict[AttackSpec, float], n: int = 1000) -> list[dict]:
 def test_sanity_checks_in_every_norm_catch_a_weak_strongest_attack_and_a_large_eps_that_fails():
     good = {AttackSpec.clean(): 0.99, AttackSpec.fgsm(2.0, Norm.L2): 0.6, AttackSpec.pgd(2.0, Norm.L2, restarts=1): 0.2,
             AttackSpec.strongest(2.0, Norm.L2): 0.1, large_eps_spec(Norm.L2): 0.0}
-    checks = {c["check"]: c["passed"] for c in sanity_checks(entries(good))}
-    assert checks == {"L2: strongest <= PGD <= FGSM": True, "L2: eps 8 gives about 0%": True}
+    converged = [dict(entry, doubling_check=DOUBLED) if entry["attack"] == "strongest" else entry
+                 for entry in entries(good)]
+    checks = {c["check"]: c["passed"] for c in sanity_checks(converged)}
+    assert checks == {"L2: strongest <= PGD <= FGSM": True, "L2: eps 8 gives about 0%": True, DOUBLING_L2: True}
     bad = dict(good)
     bad[AttackSpec.strongest(2.0, Norm.L2)] = 0.3  # the "strongest" attack found less than PGD
     bad[large_eps_spec(Norm.L2)] = 0.05  # and a huge eps leaves 5%: a weak attack
     checks = {c["check"]: c["passed"] for c in sanity_checks(entries(bad))}
-    assert checks == {"L2: strongest <= PGD <= FGSM": False, "L2: eps 8 gives about 0%": False}
+    assert checks == {"L2: strongest <= PGD <= FGSM": False, "L2: eps 8 gives about 0%": False,
+                      DOUBLING_L2: False}  # and no doubling check was run
+
+
+DOUBLING_L2 = "L2: a doubled budget lowers the strongest figure by < 0.5 point"
+DOUBLED = {"passed": True, "moved_points": 0.1, "tolerance_points": 0.5, "n": 1000,
+           "enough": "APGD-CE 100 + APGD-T 9x100 + Square 5000",
+           "runs": [{"budget": "APGD-CE 100 + APGD-T 9x100 + Square 5000", "accuracy": 0.101},
+                    {"budget": "APGD-CE 200 + APGD-T 9x200 + Square 10000", "accuracy": 0.1}]}
+
+
+def test_the_doubling_check_fails_loudly_on_a_figure_a_doubling_moved_or_that_was_never_checked():
+    figure = AttackSpec.strongest(0.3).as_entry(1000, 0.5)
+    moved = dict(DOUBLED, passed=False, moved_points=2.4,
+                 runs=[*DOUBLED["runs"], {"budget": "APGD-CE 400 + APGD-T 9x400 + Square 20000", "accuracy": 0.5}])
+    at_02 = AttackSpec.strongest(0.2).as_entry(1000, 0.9)
+
+    def check(*figures):
+        return next(c for c in sanity_checks(list(figures)) if c["check"].startswith("L-inf: a doubled budget"))
+
+    passed = check(dict(figure, doubling_check=DOUBLED), dict(at_02, doubling_check=DOUBLED))
+    assert passed["passed"] and "eps 0.3 (50.00%, n=1000): doubling" in passed["detail"]
+    failed = check(dict(figure, doubling_check=moved), dict(at_02, doubling_check=DOUBLED))
+    assert not failed["passed"] and "lowered it by 2.40 points (NOT converged)" in failed["detail"]
+    missing = check(dict(figure, doubling_check=DOUBLED), at_02)
+    assert not missing["passed"] and "eps 0.2 (90.00%, n=1000): not run" in missing["detail"]
 
 
 def test_sanity_checks_on_the_sweeps_catch_a_curve_that_rises():
@@ -320,3 +436,20 @@ def test_figures_on_different_samples_may_differ_by_their_sampling_error():
         figures = [pgd.as_entry(10000, 0.80), AttackSpec.strongest(0.3).as_entry(1000, strongest)]
         check = next(c for c in sanity_checks(figures) if c["check"] == "L-inf: strongest <= PGD <= FGSM")
         assert check["passed"] is passes
+
+
+def test_a_cards_strongest_figure_is_the_current_budgets_else_an_older_budgets_marked_unconverged():
+    from advdemo.evaluation import converged, strongest_entry
+    from advdemo.report import _cell
+    from advdemo.strongest import QUICK_BUDGET
+
+    older = AttackSpec.strongest(0.3, budget=QUICK_BUDGET).as_entry(10_000, 0.721)
+    gradients_only = AttackSpec.strongest(0.3, budget=dataclasses.replace(QUICK_BUDGET, square_queries=0)
+                                          ).as_entry(10_000, 0.88)
+    current = dict(AttackSpec.strongest(0.3).as_entry(500, 0.43), doubling_check=DOUBLED)
+    assert strongest_entry([gradients_only, older], 0.3) is older  # a gradients-only figure is no strongest figure
+    assert strongest_entry([older, current, gradients_only], 0.3) is current
+    assert strongest_entry([older], 0.2) is None and strongest_entry([gradients_only], 0.3) is None
+    assert not converged(older) and converged(current) and converged(AttackSpec.pgd(0.3).as_entry(10, 0.5))
+    assert _cell({"metrics": [older]}, AttackSpec.strongest(0.3), 10_000) == "72.10†"
+    assert _cell({"metrics": [older, current]}, AttackSpec.strongest(0.3), 10_000) == "43.00*"

@@ -17,7 +17,15 @@ import streamlit as st
 
 from advdemo import norms, recipes, strongest
 from advdemo.config import AttackConfig, Norm
-from advdemo.evaluation import HEADLINE_EPSILONS, AttackSpec, find_entry, headline_pgd
+from advdemo.evaluation import (
+    HEADLINE_EPSILONS,
+    UNCONVERGED,
+    AttackSpec,
+    converged,
+    find_entry,
+    headline_pgd,
+    strongest_entry,
+)
 
 #: A model name -> its card (``None`` when it could not be read).
 Cards = Mapping[str, Mapping[str, Any] | None]
@@ -38,24 +46,32 @@ class Figure:
 
     accuracy: float
     n: int
+    converged: bool = True
 
     def __str__(self) -> str:
-        """E.g. ``**92.53%**``, with a footnote mark when measured on a sample."""
-        return f"**{self.accuracy:.2%}**" + ("\\*" if self.n < FULL_TEST_SET else "")
+        """E.g. ``**92.53%**``, with a footnote mark when measured on a sample and a † when it is a strongest
+        figure whose doubling check did not pass (more of the attack may lower it)."""
+        return (f"**{self.accuracy:.2%}**" + ("\\*" if self.n < FULL_TEST_SET else "")
+                + ("" if self.converged else UNCONVERGED))
 
 
 def figure(card: Mapping[str, Any] | None, spec: AttackSpec) -> Figure | None:
     """The card's accuracy under ``spec``, or ``None`` when the card lacks it (or it is malformed)."""
     if not isinstance(card, Mapping) or not isinstance(card.get("metrics"), list):
         return None
-    entry = find_entry(card["metrics"], spec)
+    if spec == AttackSpec.strongest(spec.eps, spec.norm):  # the cards' budget, or an older one marked †
+        entry = strongest_entry(card["metrics"], spec.eps, spec.norm)
+    else:
+        entry = find_entry(card["metrics"], spec)
     if entry is None:
         return None
     try:
         accuracy, n = float(entry["accuracy"]), int(entry["n"])
     except (KeyError, TypeError, ValueError, OverflowError):
         return None
-    return Figure(accuracy, n) if 0.0 <= accuracy <= 1.0 and n > 0 else None  # NaN fails the range test
+    if not (0.0 <= accuracy <= 1.0 and n > 0):  # NaN fails the range test
+        return None
+    return Figure(accuracy, n, spec.attack != "strongest" or converged(entry))
 
 
 def _short(value: float) -> str:
@@ -118,9 +134,12 @@ def _strongest_tab() -> None:
                 "gradients cannot hide from the search. An image holds only if every member fails:")
     st.latex(r"\text{holds}(x) \iff f(x') = y \ \text{ for every } x' \in "
              r"\{x_{\text{APGD-CE}},\ x_{\text{APGD-T}},\ x_{\text{search}}\}")
-    st.markdown(f"Budgets: on one digit the app runs {linf[0].describe()} ({l1[0].describe()} in L1); the "
-                f"cards' \"strongest\" figures used {linf[1].describe()} ({l1[1].describe()} in L1), AutoAttack's "
-                "standard budget scaled down to fit 2 CPU cores.")
+    st.markdown(f"Budgets: the cards' \"strongest\" figures start from {linf[1].describe()} ({l1[1].describe()} "
+                "in L1), AutoAttack's standard budget, and double every member's budget on the images left "
+                "standing until a doubling no longer lowers the figure by half a point: a budget is only enough "
+                f"when more of it changes nothing. On one digit the app runs {linf[0].describe()} "
+                f"({l1[0].describe()} in L1; {linf[0].chains} random searches side by side), which agrees with "
+                "the cards' converged attack on most digits (`benchmarks/app_agreement.py` measures how often).")
 
 
 def _training_tab() -> None:
@@ -264,3 +283,6 @@ def explanations(cards: Cards | None = None) -> None:
         elif shown:
             st.caption(f"Figures from the model cards (`pretrained/NAME.json`), read now, on all {FULL_TEST_SET:,} "
                        "test images.")
+        if any(not item.converged for item in shown):
+            st.caption(f"{UNCONVERGED} The strongest attack's budget was not shown to be enough for this figure (its "
+                       "doubling check failed or was not run): a stronger attack may lower it.")
