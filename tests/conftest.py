@@ -22,6 +22,36 @@ if str(REPO_ROOT) not in sys.path:
 TINY_TRAIN = 256
 TINY_TEST = 64
 
+#: How to run the slow tests (the bundled models checked against MNIST, the cross-check against ART and Foolbox).
+NEEDS_MNIST = ("they need the full MNIST: run them with ADVDEMO_MNIST=/path/to/mnist.npz bash scripts/test.sh "
+               "(Keras' mnist.npz)")
+
+
+def pytest_configure(config):
+    """A named MNIST file that does not exist is an error, said once (not one failure per slow test)."""
+    named = os.environ.get("ADVDEMO_MNIST")
+    if named and not Path(named).is_file():
+        raise pytest.UsageError(f"ADVDEMO_MNIST names {named}, which is not a file: point it at Keras' mnist.npz, "
+                                "or unset it to skip the slow tests")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without ADVDEMO_MNIST the slow tests are skipped, each with the same reason (summed up in one line)."""
+    if os.environ.get("ADVDEMO_MNIST"):
+        return
+    skip = pytest.mark.skip(reason=f"slow: {NEEDS_MNIST}")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line under the results: how many slow tests were skipped for want of MNIST, and how to run them."""
+    skipped = [report for report in terminalreporter.stats.get("skipped", [])
+               if isinstance(report.longrepr, tuple) and NEEDS_MNIST in str(report.longrepr[-1])]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} slow tests skipped: {NEEDS_MNIST}")
+
 
 def bar_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """uint8 (n, 28, 28) images: dim noise plus a bright two-row horizontal bar at rows 3+2c, 4+2c for class c.
