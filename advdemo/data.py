@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import zipfile
 from pathlib import Path
@@ -88,6 +89,15 @@ def resolve_mnist_path(path: str | os.PathLike | None = None) -> Path | None:
         return Path(path)
     from_env = os.environ.get(MNIST_ENV)
     return Path(from_env) if from_env else None
+
+
+def describe_source(path: str | os.PathLike | None) -> str:
+    """How a model card names its data: the file's name and SHA-256 (a path would name one machine's folders),
+    or ``keras.datasets.mnist`` for Keras' download."""
+    if path is None:
+        return "keras.datasets.mnist"
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return f"{Path(path).name} (sha256 {digest})"
 
 
 def load_mnist(path: str | os.PathLike | None = None) -> tuple[Split, Split]:

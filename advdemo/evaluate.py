@@ -1,6 +1,6 @@
 """Command line: measure a model's accuracy, clean and under attack, and write it into its model card.
 
-    python -m advdemo.evaluate --model pretrained/robust.keras --data ../shared/datasets/mnist.npz --write-card
+    python -m advdemo.evaluate --model pretrained/robust.keras --data /path/to/mnist.npz --write-card
 
 runs the standard suite (clean; the tutorial's transfer attack from ``base``; white-box FGSM, PGD-40 x3 and
 the strongest attack (APGD + Square, ``advdemo.strongest``) at L-inf 0.1/0.2/0.3, L2 2 and L1 10; PGD-20 at a

@@ -1,6 +1,6 @@
 """Command line: build ``pretrained/gallery.npz``, the MNIST test digits bundled so the app works offline.
 
-    python -m advdemo.gallery --data ../shared/datasets/mnist.npz
+    python -m advdemo.gallery --data /path/to/mnist.npz
 
 picks ``--per-class`` digits of every class from the start of the MNIST test set, plus ``--hard`` digits
 that the base model classifies correctly but gets wrong under a small FGSM attack (L-inf ``--hard-eps``),

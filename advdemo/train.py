@@ -1,6 +1,6 @@
 """Command line: train a model by a recipe and write it with its model card.
 
-    python -m advdemo.train --recipe robust --data ../shared/datasets/mnist.npz
+    python -m advdemo.train --recipe robust --data /path/to/mnist.npz
 
 writes ``pretrained/robust.keras`` and ``pretrained/robust.json`` (both atomically; a cancelled run
 writes nothing). Every recipe setting can be overridden; ``--help`` lists them all.
@@ -19,7 +19,7 @@ from pathlib import Path
 from advdemo import PRETRAINED_DIR
 from advdemo.cards import card_path, command_line, write_json_atomically
 from advdemo.config import PRECISIONS, AdvRegConfig, Norm, RegularizerLoss, TrainConfig
-from advdemo.data import load_mnist, resolve_mnist_path
+from advdemo.data import describe_source, load_mnist, resolve_mnist_path
 from advdemo.jobs import Snapshot, State, TrainingJob, TrainingRequest, format_duration, split_validation
 from advdemo.models import save_model
 from advdemo.recipes import RECIPES
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                               train_examples=args.train_examples, evaluation_n=0, curve_n=0)
     extras = {
         "command": command_line(),
-        "data": {"source": str(data_path) if data_path else "keras.datasets.mnist"},
+        "data": {"source": describe_source(data_path)},
         "intended_use": "Teaching: showing how adversarial examples fool a small MNIST classifier and how "
                         "adversarial training changes that. Not a certified or production-grade defence.",
         "limitations": "Robustness is measured empirically; read the card's strongest-attack figures (APGD + "

@@ -1,7 +1,7 @@
 """Benchmark: the Streamlit app's latency as a user sees it, in Debian's headless Chromium through Playwright
 (run by hand; prints p50 and p90 in ms, asserts nothing).
 
-    cd /work/main && /work/venv/bin/python benchmarks/app_latency.py [--repeats N]
+    python benchmarks/app_latency.py [--repeats N]
         [--start-repeats 3] [--slider-repeats 15] [--stroke-repeats 10] [--slider-pattern alternate|climb]
 
 ``--repeats N`` sets all three counts at once; the specific options override it. Models come from

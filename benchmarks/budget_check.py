@@ -1,7 +1,7 @@
 """Benchmark: how much the cards' scaled-down strongest attack loses against AutoAttack's standard budget (run by
 hand, prints numbers).
 
-    ADVDEMO_MNIST=../shared/datasets/mnist.npz python benchmarks/budget_check.py [--model pretrained/tutorial.keras]
+    ADVDEMO_MNIST=/path/to/mnist.npz python benchmarks/budget_check.py [--model pretrained/tutorial.keras]
 
 On the first 500 test images and on a random 500 (seed 0), at L-inf 0.2: accuracy under ``EVALUATION_BUDGET``
 (APGD-CE 100 + APGD-T 1x100 + Square 300) and under the standard budget (APGD-T 9x100 + Square 5000), with the

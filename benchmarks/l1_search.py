@@ -1,6 +1,6 @@
 """Benchmark: gradient attacks against the gradient-free Sparse-RS in L1 (run by hand, prints numbers).
 
-    ADVDEMO_MNIST=../shared/datasets/mnist.npz python benchmarks/l1_search.py [--model pretrained/robust.keras]
+    ADVDEMO_MNIST=/path/to/mnist.npz python benchmarks/l1_search.py [--model pretrained/robust.keras]
 
 On 200 random test images (seed 0): accuracy under APGD-CE-100 in L1 with sparse L1 descent at several sparsities
 (the top 1, 5, 10, 20% of the movable pixels) and under Sparse-RS with 300 and 1,000 queries, at L1 eps 10 and

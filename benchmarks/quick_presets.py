@@ -1,6 +1,6 @@
 """Benchmark: the sidebar's quick presets, trained as the app trains them (run by hand, prints numbers).
 
-    ADVDEMO_MNIST=../shared/datasets/mnist.npz python benchmarks/quick_presets.py [--presets quick quick-robust]
+    ADVDEMO_MNIST=/path/to/mnist.npz python benchmarks/quick_presets.py [--presets quick quick-robust]
 
 For each preset: the wall time of its training job (data loading excluded, the job's own timer), the clean
 accuracy on the 10,000 test images, and white-box PGD-40 (step eps/10, random start, one restart) at L-inf 0.2

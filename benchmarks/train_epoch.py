@@ -1,6 +1,6 @@
 """Benchmark: seconds per training epoch on full MNIST at batch 128 (run by hand, prints medians).
 
-    ADVDEMO_MNIST=../shared/datasets/mnist.npz python benchmarks/train_epoch.py [--epochs 4]
+    ADVDEMO_MNIST=/path/to/mnist.npz python benchmarks/train_epoch.py [--epochs 4]
 
 Measures normal training and the tutorial's FGSM adversarial regularization (and, with --trades,
 the robust recipe's TRADES with PGD-10 neighbours) through advdemo.training.train_model, in each

@@ -1,6 +1,6 @@
 """Benchmark: our training epoch against the NSL tutorial's own code, side by side (run by hand, prints ratios).
 
-    ADVDEMO_MNIST=../shared/datasets/mnist.npz python benchmarks/vs_nsl.py --nsl-python ~/nsl-venv/bin/python \
+    ADVDEMO_MNIST=/path/to/mnist.npz python benchmarks/vs_nsl.py --nsl-python ~/nsl-venv/bin/python \
         [--rounds 3] [--epochs 3] [--examples 60000] [--modes normal fgsm]
 
 Each run is a fresh subprocess: benchmarks/ours_side.py under this interpreter (advdemo.training.train_model,

@@ -235,9 +235,12 @@ def test_strongest_attack_fools_base_and_robust_holds(default_app):
     shown = sizes(at)
     assert len(shown) == 2 and all(0 < s["linf"] <= 0.2 + 1e-3 for s in shown)
     assert shown != sizes(default_app)  # not FGSM's perturbation
-    budget = "APGD-CE 50 + APGD-T 2x50 + Square 500"
-    assert dataclasses.replace(APP_BUDGET, norm=Norm.LINF).describe() == budget
-    assert f"Budget per image and model: {budget} (APGD steps, Square queries)" in captions(at)
+    app = dataclasses.replace(APP_BUDGET, norm=Norm.LINF)
+    budget = (f"APGD-CE {app.apgd_steps} + APGD-T {app.target_classes}x{app.apgd_steps} + "
+              f"Square {app.chains}x{app.queries}")
+    assert app.describe() == budget
+    assert any(caption.startswith(f"Budget per image and model: {budget} (APGD steps; {app.chains} Square searches of "
+                                  f"{app.queries:,} queries side by side)") for caption in captions(at))
     assert f"Computed now on this digit with {budget} per model (untargeted)." in captions(at)
     assert not [s for s in at.slider if s.key == state.STEPS]  # no PGD settings
     assert not at.error

@@ -3,6 +3,8 @@ library's sanity checks on hand-made model-card entries."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from advdemo import cards, evaluate, evaluation, gallery, train
+from advdemo import cards, evaluate, evaluation, gallery, strongest, train
 from advdemo.config import Norm, RegularizerLoss
 from advdemo.evaluation import STANDARD_SUITE, SWEEP_EPSILONS, AttackSpec, sanity_checks, sweep_suite
 from advdemo.models import load_model, save_model
@@ -64,7 +66,9 @@ def test_train_writes_the_model_and_its_card(workspace):
     assert adv["multiplier"] == 0.2 and adv["loss"] == "nsl"
     assert adv["attack"]["adv_grad_norm"] == "linf" and adv["attack"]["adv_step_size"] == 0.2
     assert adv["attack"]["pgd_iterations"] == 1
-    assert card["data"]["source"] == str(workspace["data"]) and card["data"]["train_examples"] == 256
+    digest = hashlib.sha256(workspace["data"].read_bytes()).hexdigest()
+    assert card["data"]["source"] == f"{workspace['data'].name} (sha256 {digest})"  # no folder of this machine
+    assert card["data"]["train_examples"] == 256
     training = card["training"]
     assert isinstance(training["seconds"], (int, float)) and training["seconds"] >= 0
     assert len(training["epoch_seconds"]) == 1 and training["epoch_seconds"][0] >= 0
@@ -144,6 +148,40 @@ def test_train_overrides_change_the_recipe():
     assert adv.multiplier == 0.5 and adv.attack.is_fgsm  # an adversarial option turns the base recipe adversarial
     _, adv = train.configs_from_arguments(parse(["--recipe", "tutorial", "--no-random-init"]))
     assert adv.attack.random_init is False
+
+
+def test_evaluate_only_converges_the_named_strongest_figures_and_keeps_the_rest_of_the_card(workspace):
+    """``--only linf:0.3``: that strongest figure is measured with its doubling check, every other figure of the
+    card stays as it was (an old-budget figure at the same point is replaced), and the per-image verdicts match the
+    figure."""
+    folder = workspace["folder"] / "only"
+    folder.mkdir()
+    model_path = folder / "tut.keras"
+    model_path.write_bytes(workspace["out"].read_bytes())
+    card = json.loads(workspace["out"].with_suffix(".json").read_text())
+    kept = AttackSpec.pgd(0.2).as_entry(64, 0.1234)
+    old_budget = AttackSpec.strongest(0.3, budget=dataclasses.replace(strongest.EVALUATION_BUDGET, target_classes=1,
+                                                                      square_queries=300)).as_entry(64, 0.9)
+    card["metrics"] = [kept, old_budget]
+    model_path.with_suffix(".json").write_text(json.dumps(card))
+    verdicts = folder / "verdicts.npz"
+    result = run_module("advdemo.evaluate", "--model", model_path, "--base", workspace["base"], "--data",
+                        workspace["data"], "--write-card", "--only", "linf:0.3", "--max-doublings", 1,
+                        "--verdicts", verdicts)
+    assert result.returncode == 0, result.stderr
+    assert "doubling check on 64 images" in result.stdout
+    updated = json.loads(model_path.with_suffix(".json").read_text())
+    assert updated["metrics"][0] == kept and len(updated["metrics"]) == 2
+    figure = updated["metrics"][1]
+    assert (figure["attack"], figure["eps"], figure["targets"], figure["queries"]) == ("strongest", 0.3, 9, 5000)
+    check = figure["doubling_check"]
+    assert check["n"] == 64 and check["runs"][0]["budget"] == "APGD-CE 100 + APGD-T 9x100 + Square 5000"
+    assert check["passed"] == (check["moved_points"] < 0.5)
+    assert "--only linf:0.3" in updated["evaluation"]["partial_runs"][-1]["command"]
+    with np.load(verdicts) as saved:
+        held = saved["held/strongest L-inf 0.3"]
+        assert held.shape == (64,) and held.mean() == pytest.approx(figure["accuracy"], abs=1e-6)
+        np.testing.assert_array_equal(saved["images/strongest L-inf 0.3"], np.arange(64))
 
 
 def test_evaluate_writes_metrics_into_the_card(workspace, tiny_splits):

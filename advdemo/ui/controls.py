@@ -94,8 +94,9 @@ def _pgd_settings(epsilon: float) -> tuple[int, float, bool]:
 def strongest_budget_caption(norm: Norm) -> str:
     """One line naming the strongest attack's budget in ``norm`` and its random search."""
     budget = dataclasses.replace(APP_BUDGET, norm=norm)
-    return (f"Budget per image and model: {budget.describe()} (APGD steps, {budget.search} queries); "
-            "about 1-2 s per model.")
+    return (f"Budget per image and model: {budget.describe()} (APGD steps; {budget.chains} {budget.search} searches "
+            f"of {budget.queries:,} queries side by side); about 1-2 s per model. The model cards' figures use "
+            "far more, doubled until more no longer changes them.")
 
 
 def target_choices(label: int | None) -> list[int]:
