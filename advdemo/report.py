@@ -2,6 +2,7 @@
 
     python -m advdemo.report                 # print the table
     python -m advdemo.report --readme README.md   # replace the table between the README's markers
+    python -m advdemo.report --budgets docs/robustness.md   # and the budget study between its markers
 
 Every number comes from ``pretrained/NAME.json``, which ``python -m advdemo.evaluate --write-card`` wrote.
 """
@@ -19,6 +20,7 @@ from advdemo.cards import read_card
 from advdemo.config import Norm
 from advdemo.evaluation import (
     DOUBLING_TOLERANCE,
+    HEADLINE_EPSILONS,
     UNCONVERGED,
     AttackSpec,
     converged,
@@ -83,25 +85,65 @@ def metrics_table(directory: Path = PRETRAINED_DIR, models: tuple[str, ...] = BU
     return "\n".join(lines)
 
 
-def replace_between_markers(text: str, table: str) -> str:
-    """``text`` with everything between START and END replaced by ``table`` (ValueError without markers)."""
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
+BUDGETS_START, BUDGETS_END = "<!-- budgets:start -->", "<!-- budgets:end -->"
+
+
+def budget_table(directory: Path = PRETRAINED_DIR, models: tuple[str, ...] = BUNDLED_NAMES) -> str:
+    """Markdown: for every strongest figure of every bundled card at the headline eps, the accuracy after each
+    run of its doubling check (the cards' budget, then doubled, ...), how far the last doubling moved it and
+    whether that was under the tolerance: the budget study that each card's figure rests on."""
+    lines = [f"Accuracy (%) under the strongest attack after each run of its doubling check: first the cards' "
+             f"budget ({EVALUATION_BUDGET.describe()}; Sparse-RS {EVALUATION_BUDGET.sparse_rs_queries} in L1), "
+             "then every member's budget doubled on the images still standing, until a doubling lowers the figure "
+             f"by less than {DOUBLING_TOLERANCE:g} point. Each card records the runs and the command.", "",
+             "| model | figure | images | cards' budget | x2 | x4 | last doubling moved it | converged |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name in models:
+        card = read_card(directory / f"{name}.json")
+        for norm, epsilons in HEADLINE_EPSILONS.items():
+            for eps in epsilons:
+                entry = strongest_entry(card.get("metrics", []), eps, norm)
+                if entry is None:
+                    continue
+                record = entry.get("doubling_check")
+                figure = f"{norm.label} {eps:g}"
+                if record is None:
+                    lines.append(f"| {name} | {figure} | {entry['n']} | {100 * entry['accuracy']:.2f} "
+                                 f"({entry.get('budget', 'another budget')}) | not run | | | no |")
+                    continue
+                runs = [f"{100 * run['accuracy']:.2f}" for run in record["runs"]] + ["", ""]
+                moved = "" if record["moved_points"] is None else f"{record['moved_points']:.2f} points"
+                lines.append(f"| {name} | {figure} | {record['n']} | {runs[0]} | {runs[1] or '-'} | {runs[2] or '-'} | "
+                             f"{moved} | {'yes' if record['passed'] else '**no**'} |")
+    return "\n".join(lines)
+
+
+def replace_between_markers(text: str, table: str, start: str = START, end: str = END) -> str:
+    """``text`` with everything between ``start`` and ``end`` replaced by ``table`` (ValueError without markers)."""
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
-        raise ValueError(f"no {START} ... {END} markers found")
-    return pattern.sub(lambda _: f"{START}\n{table}\n{END}", text)
+        raise ValueError(f"no {start} ... {end} markers found")
+    return pattern.sub(lambda _: f"{start}\n{table}\n{end}", text)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m advdemo.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", type=Path, default=PRETRAINED_DIR, help="folder of the model cards")
     parser.add_argument("--readme", type=Path, help="write the table between the markers of this Markdown file")
+    parser.add_argument("--budgets", type=Path,
+                        help="write the budget study (each strongest figure's doubling check) between the "
+                             f"{BUDGETS_START} and {BUDGETS_END} markers of this Markdown file")
     args = parser.parse_args(argv)
     try:
         table = metrics_table(args.dir)
         if args.readme:
             args.readme.write_text(replace_between_markers(args.readme.read_text(), table))
             print(f"updated {args.readme}")
-        else:
+        if args.budgets:
+            args.budgets.write_text(replace_between_markers(args.budgets.read_text(), budget_table(args.dir),
+                                                            BUDGETS_START, BUDGETS_END))
+            print(f"updated {args.budgets}")
+        if not (args.readme or args.budgets):
             print(table)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
