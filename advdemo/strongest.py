@@ -14,8 +14,7 @@ In L1 the APGD runs use sparse L1 descent's direction (``advdemo.norms``).
 
 AutoAttack's standard version runs APGD-CE (100 steps), APGD-T (9 targets x 100 steps), FAB-T (9 targets)
 and Square (5,000 queries). ``EVALUATION_BUDGET``, the budget every card figure starts from, is that budget
-without FAB-T (whose minimal-norm search adds nothing to the three at a fixed eps in AutoAttack's own runs), and
-Sparse-RS with as many queries in L1. A budget is only enough when doubling it no longer moves the figure:
+without FAB-T (a minimal-norm attack, not implemented here), and Sparse-RS with as many queries in L1. A budget is only enough when doubling it no longer moves the figure:
 ``converge`` runs the ensemble, then ``doubled()`` budgets on the images still standing, until one doubling
 fools fewer than ``tolerance`` of them, and says whether it got there.
 """

@@ -142,10 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         "data": {"source": describe_source(data_path)},
         "intended_use": "Teaching: showing how adversarial examples fool a small MNIST classifier and how "
                         "adversarial training changes that. Not a certified or production-grade defence.",
-        "limitations": "Robustness is measured empirically; read the card's strongest-attack figures (APGD + "
-                       "Square, Sparse-RS in L1), which can land far below PGD's (the bundled robust model at L-inf "
-                       "0.3: 88.4% under PGD-40 x3, 72.1% under the strongest attack; at L1 10: 88.9% and 5.2%). "
-                       "Handwriting unlike MNIST (thin strokes, off-centre digits) lowers accuracy.",
+        "limitations": "Robustness is measured empirically: an attack's figure is an upper bound on the true "
+                       "robust accuracy. Read the card's strongest-attack figures (APGD + Square, Sparse-RS in L1, "
+                       "with their doubling checks), which can land far below PGD's beyond the radius a model was "
+                       "trained for. Handwriting unlike MNIST (thin strokes, off-centre digits) lowers accuracy.",
     }
 
     def save(model, card) -> None:
