@@ -763,13 +763,14 @@ def test_sparse_rs_stays_in_the_l1_ball_and_in_range(linear, problem, epsilon, q
 @SEARCH
 @pytest.mark.parametrize("norm", list(Norm))
 @given(problem=problems(predicted_labels=True), data=st.data(), apgd_steps=st.integers(1, 2),
-       target_classes=st.integers(0, 1), queries=search_queries, seed=st.integers(0, 2**31 - 1))
+       target_classes=st.integers(0, 1), queries=search_queries, chains=st.sampled_from([1, 3]),
+       seed=st.integers(0, 2**31 - 1))
 def test_the_strongest_attack_stays_in_the_ball_and_in_range(linear, norm, problem, data, apgd_steps, target_classes,
-                                                             queries, seed):
+                                                             queries, chains, seed):
     images, labels = prepare(linear, problem)
     epsilon = data.draw(radii_of(norm), label="epsilon")
     config = StrongestConfig(norm=norm, epsilon=epsilon, apgd_steps=apgd_steps, target_classes=target_classes,
-                             square_queries=queries, sparse_rs_queries=queries, seed=seed)
+                             square_queries=queries, sparse_rs_queries=queries, chains=chains, seed=seed)
     assert_in_ball_and_range(strongest_attack(linear, images, labels, config), images, epsilon, norm)
 
 
