@@ -14,7 +14,8 @@ In L1 the APGD runs use sparse L1 descent's direction (``advdemo.norms``).
 
 AutoAttack's standard version runs APGD-CE (100 steps), APGD-T (9 targets x 100 steps), FAB-T (9 targets)
 and Square (5,000 queries). ``EVALUATION_BUDGET``, the budget every card figure starts from, is that budget
-without FAB-T (a minimal-norm attack, not implemented here), and Sparse-RS with as many queries in L1. A budget is only enough when doubling it no longer moves the figure:
+without FAB-T (a minimal-norm attack, not implemented here), and Sparse-RS with as many queries in L1. A budget
+is only enough when doubling it no longer moves the figure:
 ``converge`` runs the ensemble, then ``doubled()`` budgets on the images still standing, until one doubling
 fools fewer than ``tolerance`` of them, and says whether it got there.
 """
@@ -131,6 +132,9 @@ QUICK_BUDGET = StrongestConfig(apgd_steps=100, target_classes=1, square_queries=
 #: (``benchmarks/app_agreement.py`` measures how often it agrees with the cards' converged budget).
 APP_BUDGET = StrongestConfig(apgd_steps=50, target_classes=3, square_queries=1000, sparse_rs_queries=1000, chains=8)
 
+#: Images the random search attacks at once: small enough to report progress every minute or two at the cards'
+#: budget on 2 cores, large enough to keep a CPU busy (a batch of 200 evaluates faster per image than one of 1,000).
+SEARCH_BATCH = 200
 #: Progress callback: (member name, images done, images in this member's run).
 Progress = Callable[[str, int, int], None]
 
@@ -160,8 +164,10 @@ def strongest_attack(model, images: np.ndarray, labels: np.ndarray, config: Stro
         if standing.size == 0:
             break
         total = standing.size
-        for start in range(0, total, batch_size):
-            chunk = standing[start:start + batch_size]
+        # the random search reports progress every SEARCH_BATCH images: one batch of it can run for many minutes
+        step = batch_size if member is not None else min(batch_size, SEARCH_BATCH * config.chains)
+        for start in range(0, total, step):
+            chunk = standing[start:start + step]
             seed = config.seed * 1000 + start
             if member is None and config.norm is Norm.L1:
                 adversarial = sparse_rs_attack(model, images[chunk], labels[chunk], config.epsilon,
@@ -176,7 +182,7 @@ def strongest_attack(model, images: np.ndarray, labels: np.ndarray, config: Stro
                                      seed=seed * 100 + number)
             result[chunk] = adversarial
             if on_progress is not None:
-                on_progress(name, min(start + batch_size, total), total)
+                on_progress(name, min(start + step, total), total)
         standing = standing[predictions(model, result[standing], batch_size) == labels[standing]]
     return result
 
