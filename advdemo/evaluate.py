@@ -175,7 +175,8 @@ class Verdicts:
 def measure(model, split: Split, specs: Sequence[AttackSpec], kept: list[dict[str, Any]], reporter: Reporter,
             sources: dict[str, Any], batch_size: int, full_size: int | None = None, check: np.ndarray | None = None,
             max_doublings: int = MAX_DOUBLINGS, verdicts: Verdicts | None = None,
-            indices: np.ndarray | None = None) -> list[dict[str, Any]]:
+            indices: np.ndarray | None = None,
+            on_entry: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Entries for ``specs``: those of ``kept`` measured alike on as many images (or on the whole test set of
     ``full_size`` images), with a passed doubling check if they are strongest figures; the others measured now
     (strongest figures doubled on the images ``check`` of ``split``, default all)."""
@@ -191,6 +192,8 @@ def measure(model, split: Split, specs: Sequence[AttackSpec], kept: list[dict[st
                             on_progress=reporter.progress, check=check, max_doublings=max_doublings,
                             on_verdicts=None if verdicts is None else verdicts.recorder(indices, len(split)))
         reporter.doubling(entries[-1])
+        if on_entry is not None:
+            on_entry(entries[-1])
     return entries
 
 
@@ -238,13 +241,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the doubling checks of figures on all {len(test)} images run on the fixed random sample of "
               f"{len(chosen)}", flush=True)
     verdicts = Verdicts(args.verdicts) if args.verdicts else None
+
+    def keep(entry: dict[str, Any]) -> None:
+        """Each new metric goes into the card as soon as it is measured: a run stopped later loses only the
+        figure it was on (the card is re-read, so runs on other points of the same card keep theirs)."""
+        if card is not None and args.write_card:
+            current = read_card(card_path(args.model))
+            current["metrics"] = merge_entries(current.get("metrics", []), [entry])
+            write_json_atomically(card_path(args.model), current)
+
     metrics = measure(model, test, full_specs, kept_metrics, reporter, {"base": base}, args.batch_size,
-                      check=chosen, max_doublings=args.max_doublings, verdicts=verdicts)
+                      check=chosen, max_doublings=args.max_doublings, verdicts=verdicts, on_entry=keep)
     if subset_specs:
         print(f"on a fixed random sample of {len(subset)} test images (seed 0):", flush=True)
         metrics += measure(model, subset, subset_specs, kept_metrics, reporter, {"base": base}, args.batch_size,
                            full_size=len(test), max_doublings=args.max_doublings, verdicts=verdicts,
-                           indices=chosen)
+                           indices=chosen, on_entry=keep)
     sweeps = []
     if sweep_specs:
         print(f"sweeps on {min(args.sweep_n, len(test))} test images", flush=True)

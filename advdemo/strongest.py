@@ -130,7 +130,7 @@ EVALUATION_BUDGET = StrongestConfig()
 QUICK_BUDGET = StrongestConfig(apgd_steps=100, target_classes=1, square_queries=1000, sparse_rs_queries=1000)
 #: The app's budget on one image: about a second per model on 2 cores, its random search in chains
 #: (``benchmarks/app_agreement.py`` measures how often it agrees with the cards' converged budget).
-APP_BUDGET = StrongestConfig(apgd_steps=50, target_classes=3, square_queries=1000, sparse_rs_queries=1000, chains=8)
+APP_BUDGET = StrongestConfig(apgd_steps=50, target_classes=3, square_queries=700, sparse_rs_queries=700, chains=16)
 
 #: Images the random search attacks at once: small enough to report progress every minute or two at the cards'
 #: budget on 2 cores, large enough to keep a CPU busy (a batch of 200 evaluates faster per image than one of 1,000).

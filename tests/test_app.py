@@ -239,8 +239,8 @@ def test_strongest_attack_fools_base_and_robust_holds(default_app):
     budget = (f"APGD-CE {app.apgd_steps} + APGD-T {app.target_classes}x{app.apgd_steps} + "
               f"Square {app.chains}x{app.queries}")
     assert app.describe() == budget
-    assert any(caption.startswith(f"Budget per image and model: {budget} (APGD steps; {app.chains} Square searches of "
-                                  f"{app.queries:,} queries side by side)") for caption in captions(at))
+    assert (f"Budget per image and model: {budget} (APGD steps; {app.chains} Square searches of {app.queries:,} "
+            "queries side by side)") in captions(at)
     assert f"Computed now on this digit with {budget} per model (untargeted)." in captions(at)
     assert not [s for s in at.slider if s.key == state.STEPS]  # no PGD settings
     assert not at.error
@@ -589,7 +589,10 @@ def test_strongest_scenario_names_its_attack_and_refuses_a_target():
     assert strongest.describe(0.3) == "strongest (APGD + Square) L-inf eps=0.3, white-box"
     l1 = Scenario(norm=Norm.L1, epsilon=10.0, method=Method.STRONGEST, source=Source.TRANSFER)
     assert l1.describe() == "strongest (APGD + Sparse-RS) L1 eps=10 crafted on base (transfer)"
-    assert l1.strongest_config().describe() == "APGD-CE 50 + APGD-T 2x50 + Sparse-RS 500"
+    app = dataclasses.replace(APP_BUDGET, norm=Norm.L1, epsilon=10.0)
+    assert l1.strongest_config() == app
+    assert app.describe() == (f"APGD-CE {app.apgd_steps} + APGD-T {app.target_classes}x{app.apgd_steps} + "
+                              f"Sparse-RS {app.chains}x{app.sparse_rs_queries}")
     with pytest.raises(ValueError, match="untargeted"):
         Scenario(method=Method.STRONGEST, target=5)
 

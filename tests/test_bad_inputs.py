@@ -1,8 +1,8 @@
-"""The bad-input table (issue 10): every odd drawing, upload, link parameter, model file and training mishap the
+"""The bad-input table: every odd drawing, upload, link parameter, model file and training mishap the
 project knows of, each with the clear message the user sees and what must not be lost.
 
-``CASES`` is the table, one ``Case`` per row; README.md's "Bad input" section is the same table in words (kept in
-sync by hand: ``test_every_case_is_in_the_readme`` checks that each id is there). One test per kind of input runs
+``CASES`` is the table, one ``Case`` per row; docs/bad-input.md is the same table in words (kept in
+sync by hand: ``test_every_case_is_in_the_documentation`` checks that each id is there). One test per kind of input runs
 its rows, and each asserts
 
 * the message: the fragment ``Case.shows`` in the page element ``Case.element`` (error, warning, info, caption),
@@ -53,7 +53,7 @@ from advdemo.ui import state, training
 from advdemo.ui.inputs import EMPTY_CANVAS_PROMPT, default_gallery_index
 from advdemo.ui.results import VIEW_CURVES
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+BAD_INPUT_DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-input.md"
 #: The state worth keeping that a bad drawing or upload arrives on: a gallery digit and an eps, both chosen.
 KEPT_DIGIT = 7
 KEPT_EPS = 0.3
@@ -65,7 +65,7 @@ class Case:
     """One row of the table.
 
     Attributes:
-        id: its name (pytest's id, and the README's first column).
+        id: its name (pytest's id, and the first column of docs/bad-input.md).
         kind: ``drawing``, ``upload``, ``link``, ``model file``, ``model name`` or ``training``.
         fed: what is fed, in words.
         shows: the exact fragment of the message the user sees.
@@ -355,19 +355,17 @@ def cases(kind: str) -> list:
     return [pytest.param(case, id=case.id) for case in CASES if case.kind == kind]
 
 
-def test_the_table_has_every_case_of_issue_10_once():
+def test_the_table_has_every_case_once():
     ids = [case.id for case in CASES]
     assert len(ids) >= 25 and len(set(ids)) == len(ids)
     assert {case.kind for case in CASES} == {"drawing", "upload", "link", "model file", "model name", "training"}
     assert all(case.shows and case.kept and case.fed for case in CASES)
 
 
-def test_every_case_is_in_the_readme():
-    text = README.read_text()
-    assert "## Bad input" in text
-    section = text.split("## Bad input", 1)[1].split("\n## ", 1)[0]
-    missing = [case.id for case in CASES if f"`{case.id}`" not in section]
-    assert missing == [], f"add these rows to README.md's Bad input table: {missing}"
+def test_every_case_is_in_the_documentation():
+    text = BAD_INPUT_DOC.read_text()
+    missing = [case.id for case in CASES if f"`{case.id}`" not in text]
+    assert missing == [], f"add these rows to docs/bad-input.md's table: {missing}"
 
 
 # ----------------------------------------------------------------------------------------------------------------
