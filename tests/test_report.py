@@ -35,7 +35,7 @@ def test_the_budget_study_lists_each_runs_figure_and_says_which_converged(cards)
     assert rows["L-inf 0.3"] == "| robust | L-inf 0.3 | 500 | 47.00 | 44.00 | 43.10 | 0.90 points | yes |"
     assert rows["L2 2"] == "| robust | L2 2 | 500 | 20.00 | 12.00 | - | 8.00 points | **no** |"
     assert rows["L-inf 0.2"].startswith(
-        "| robust | L-inf 0.2 | 10000 | 95.39 (APGD-CE 100 + APGD-T 1x100 + Square 1000)")
+        "| robust | L-inf 0.2 | 10000 | 95.39 (APGD-CE 100 + APGD-T 1x100 + Square 300)")
     assert rows["L-inf 0.2"].endswith("| not run | | | no |")
     assert set(rows) == {"L-inf 0.3", "L2 2", "L-inf 0.2"}  # the base card has no strongest figure
 
