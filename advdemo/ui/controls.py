@@ -95,8 +95,9 @@ def strongest_budget_caption(norm: Norm) -> str:
     """One line naming the strongest attack's budget in ``norm`` and its random search."""
     budget = dataclasses.replace(APP_BUDGET, norm=norm)
     return (f"Budget per image and model: {budget.describe()} (APGD steps; {budget.chains} {budget.search} searches "
-            f"of {budget.queries:,} queries side by side); about 1-2 s per model. The model cards' figures use "
-            "far more, doubled until more no longer changes them.")
+            f"of {budget.queries:,} queries side by side); about 2 s per model. The model cards' figures use "
+            "far more, doubled until more no longer changes them: beyond a model's training radius this budget "
+            "misses adversarial images that they find, so a HELD there is weaker evidence than the card's figure.")
 
 
 def target_choices(label: int | None) -> list[int]:
