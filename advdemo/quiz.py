@@ -1,4 +1,4 @@
-"""The classroom quiz (issue 9): two kinds of round, and a running score.
+"""The classroom quiz: two kinds of round, and a running score.
 
 * **Spot the attack**: a gallery digit and its attacked version side by side, in a random order; which one is the
   adversarial image?

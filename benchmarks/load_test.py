@@ -31,7 +31,7 @@ session never chose is cross-talk (counted and printed); one it chose earlier bu
 late, an error. The CPU seconds the server, the training child and the browsers used in each phase are printed
 too (the browsers' as a lower bound: renderer processes that end are not counted).
 
-The goal (issue 10): 0 errors, no cross-talk, p95 <= 2 s without a training and <= 4 s with one, on 2 cores.
+The goal: 0 errors, no cross-talk, p95 <= 2 s without a training and <= 4 s with one, on 2 cores.
 The browsers run here too (in a classroom they are the students' laptops): their CPU is part of what is
 measured unless ``--client-nice`` lowers their priority (off by default; 19 lets the server go first, as if
 the browsers were elsewhere, though their drawing still adds to the end-to-end figure). Both figures are

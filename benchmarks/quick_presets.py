@@ -4,7 +4,7 @@
 
 For each preset: the wall time of its training job (data loading excluded, the job's own timer), the clean
 accuracy on the 10,000 test images, and white-box PGD-40 (step eps/10, random start, one restart) at L-inf 0.2
-on the fixed random sample of 1,000 test images the cards use (seed 0). Targets (issue 8): each quick model
+on the fixed random sample of 1,000 test images the cards use (seed 0). Targets: each quick model
 done in <= 2 minutes on 2 cores with clean >= 97.5%; the quick robust one >= 70% under that PGD-40.
 Run it on an otherwise idle machine; it prints the CPU it ran on.
 """

@@ -27,7 +27,7 @@ from typing import NoReturn
 
 HERE = Path(__file__).resolve().parent
 SIDES = {"ours": HERE / "ours_side.py", "nsl": HERE / "nsl_side.py"}
-#: The issue's targets for ours / NSL, float32 (issue 8, "Training speed").
+#: The targets for ours / NSL, float32.
 TARGETS = {"normal": 0.9, "fgsm": 0.8}
 #: The NSL side's pinned versions.
 NSL_PINS = {"tensorflow-cpu": "2.15.1", "keras": "2.15.0", "neural-structured-learning": "1.4.0", "numpy": "1.26.4"}

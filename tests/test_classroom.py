@@ -1,4 +1,4 @@
-"""What a teacher hit in class (issue 9): nonsense drawings, drawings without a label, targeted badges, hostile
+"""What a teacher hit in class: nonsense drawings, drawings without a label, targeted badges, hostile
 and complete links, refused uploads, and a drawing kept across input switches.
 
 The pure parts (``preprocess.not_a_digit``, ``advdemo.ui.link``, ``state.read_link``, ``results.verdict``) are

@@ -1,4 +1,4 @@
-"""Export (issue 9): the adversarial image as an 8-bit PNG and a lossless .npy, the figures as PNG, and the check of
+"""Export: the adversarial image as an 8-bit PNG and a lossless .npy, the figures as PNG, and the check of
 the model's answer on the 8-bit PNG. The encoders by hand; the page's downloads decode to the image it shows; the
 rounding note appears exactly when rounding changes an answer (``streamlit.testing.v1.AppTest``).
 """

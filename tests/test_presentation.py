@@ -1,4 +1,4 @@
-"""Presentation mode and the rest of "what a teacher hit" (issue 9, items 1, 4 and 5): the toggle and its URL
+"""Presentation mode and the rest of "what a teacher hit": the toggle and its URL
 parameter, the norm, eps and attack above the results (the sidebar's own widgets, moved), every digit on the
 confidence bars with a legend for the "before the attack" tick, and, under each verdict, the smallest eps that
 fools the model on this digit and whether the change can be seen.

@@ -1,4 +1,4 @@
-"""Property tests (hypothesis, issue 10): for arbitrary inputs, preprocessing gives a valid 28x28 digit or its
+"""Property tests (hypothesis): for arbitrary inputs, preprocessing gives a valid 28x28 digit or its
 documented error; the norms' math follows its documented formulas; every attack stays in its ball and in [0, 1].
 
 Tolerances, measured in float64 on the float32 results:

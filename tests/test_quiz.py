@@ -1,4 +1,4 @@
-"""The classroom quiz (issue 9): ``advdemo.quiz``'s rounds and scoring, and the app's "Quiz" tab
+"""The classroom quiz: ``advdemo.quiz``'s rounds and scoring, and the app's "Quiz" tab
 (``streamlit.testing.v1.AppTest``): right and wrong answers move the score as they should, the image marked
 adversarial is the attacked one, and the reveal is the model's actual prediction.
 """

@@ -1,4 +1,4 @@
-"""Safety (issue 10): models are only loaded with ``safe_mode=True``, archives only with ``allow_pickle=False``,
+"""Safety: models are only loaded with ``safe_mode=True``, archives only with ``allow_pickle=False``,
 uploads are limited by the server's config, user-model names cannot leave their folder, and no user text is
 rendered as HTML.
 

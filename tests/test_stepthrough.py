@@ -1,4 +1,4 @@
-"""PGD step by step (issue 9): ``advdemo.attacks.pgd_trajectory`` retraces ``attack`` exactly, every step stays in
+"""PGD step by step: ``advdemo.attacks.pgd_trajectory`` retraces ``attack`` exactly, every step stays in
 the eps-ball and the pixel range, the distances to the boundary are right by hand, and the app's "PGD step by step"
 tab moves through the steps and shows the model's answer at each (``streamlit.testing.v1.AppTest``).
 """

@@ -51,7 +51,7 @@ def saturated():
 
 
 def test_strong_l2_steps_have_their_full_length_where_the_softmax_saturates(saturated):
-    """The fix for the L2 stall (issue 7): NSL's direction divides by max(||g||, 1e-6), so where ||g|| ~ 1e-10
+    """The fix for the L2 stall: NSL's direction divides by max(||g||, 1e-6), so where ||g|| ~ 1e-10
     a step of 0.1 moves ~1e-5; the strong direction divides by ||g|| itself."""
     model, images, labels = saturated
     step = 0.1

@@ -1,4 +1,4 @@
-"""The guided tour (issue 9, ``advdemo.ui.tour``): each step sets the controls it promises, Back sets the previous
+"""The guided tour (``advdemo.ui.tour``): each step sets the controls it promises, Back sets the previous
 step's, End leaves them alone, a step whose model is missing is skipped with a note, and the step lives in the URL
 (``tour=K``), a hostile value being ignored with the link's note.
 

@@ -1,4 +1,4 @@
-"""The guided tour (issue 9): a few steps that set the controls for a class, in one bar at the top of the page.
+"""The guided tour: a few steps that set the controls for a class, in one bar at the top of the page.
 
 Draw a digit -> attack the base model -> the robust model holds, even against PGD -> the masked model's trap (FGSM,
 then PGD, then the strongest attack) -> noise versus attack -> train your own. The steps are data (``STEPS``): each

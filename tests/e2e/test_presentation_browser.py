@@ -1,4 +1,4 @@
-"""End to end, presentation mode (issue 9, item 1): cause and effect on one projector screen. The real server in
+"""End to end, presentation mode: cause and effect on one projector screen. The real server in
 Debian's headless Chromium at 1280x720 (fixtures in ``conftest.py``).
 
 * A link with ``present=1``: move eps one step with the keyboard on the slider above the results; the page did not
