@@ -4,7 +4,7 @@ makes one robust.
     streamlit run app.py
 
 Models, model cards and the digit gallery come from ``pretrained/`` (``$ADVDEMO_PRETRAINED`` overrides it);
-the user's own models from ``advdemo.registry.user_dir()`` (``$ADVDEMO_HOME/models``, else ``~/.advdemo/models``).
+the user's own models from ``registry.user_dir()`` (``$ADVDEMO_HOME/models``, else ``~/.advdemo/models``).
 This file only composes the pieces of ``advdemo.ui``.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advdemo.ui import explain, inputs, resources, results, state, style, tour, training
+from advdemo.ui import explain, inputs, resources, results, runtime, style, tour, training, url
 
 TITLE = "Fooling a neural network, and making it robust"
 INTRO = (
@@ -28,14 +28,14 @@ INTRO = (
 def main() -> None:
     """The page: input section, then the attack fragment (sidebar controls and results)."""
     st.set_page_config(page_title="Adversarial examples on MNIST", page_icon="🎯", layout="wide")
-    resources.keep_kernels_between_reruns()
-    state.restore_from_url()
+    runtime.keep_kernels_between_reruns()
+    url.restore_from_url()
     present = style.apply()  # presentation mode: a compact title, no intro, the explanations below the results
     style.presentation_toggle()
     st.title(TITLE)
     if not present:
         st.markdown(INTRO)
-    state.show_url_note()  # what a link could not use, in one line
+    url.show_url_note()  # what a link could not use, in one line
     if not present:
         explain.explanations()  # "How it works": formulas, and the cards' own figures
     roster = resources.roster()
@@ -49,7 +49,7 @@ def main() -> None:
         explain.explanations()
     training.training_panel()
     training.user_models_panel(roster)
-    resources.freeze_startup_objects()  # once: later reruns skip garbage-collecting the start-up heap
+    runtime.freeze_startup_objects()  # once: later reruns skip garbage-collecting the start-up heap
 
 
 main()

@@ -3,7 +3,7 @@
     python -m advdemo.evaluate --model pretrained/robust.keras --data /path/to/mnist.npz --write-card
 
 runs the standard suite (clean; the tutorial's transfer attack from ``base``; white-box FGSM, PGD-40 x3 and
-the strongest attack (APGD + Square, ``advdemo.strongest``) at L-inf 0.1/0.2/0.3, L2 2 and L1 10; PGD-20 at a
+the strongest attack (APGD + Square, ``advdemo.attacks.strongest``) at L-inf 0.1/0.2/0.3, L2 2 and L1 10; PGD-20 at a
 large eps in each norm), the eps sweeps (FGSM, PGD-40 and the strongest attack in every norm), and the
 sanity checks, printing each figure as it comes and the progress, with an ETA, of the long ones.
 ``--update`` keeps the card's figures that were measured exactly as the suite asks, on as many images, and
@@ -23,21 +23,22 @@ import keras
 import numpy as np
 
 from advdemo import PRETRAINED_DIR
-from advdemo.cards import card_path, command_line, machine_description, read_card, write_json_atomically
-from advdemo.config import Norm
+from advdemo.configs import EVALUATION_BUDGET, Norm
 from advdemo.data import Split, load_mnist
 from advdemo.evaluation import (
+    CERTIFIED_EPSILONS,
     MAX_DOUBLINGS,
     STANDARD_SUITE,
     WHITE_BOX,
     AttackSpec,
+    certify,
     evaluate,
     find_entry,
     sanity_checks,
     sweep_suite,
 )
 from advdemo.models import ModelFileError, load_model
-from advdemo.strongest import EVALUATION_BUDGET
+from advdemo.models.cards import card_path, command_line, machine_description, read_card, write_json_atomically
 
 QUICK_SUITE = (AttackSpec.clean(), AttackSpec.fgsm(0.2, source="base"), AttackSpec.fgsm(0.2),
                AttackSpec.pgd(0.2, steps=10, restarts=1))
@@ -82,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--update", action="store_true",
                         help="keep the card's figures measured exactly as the suite asks (same attack, budget and "
                              "number of images); measure only the missing ones")
+    parser.add_argument("--certify", action="store_true",
+                        help="attack nothing: measure the certified figures (interval bound propagation at L-inf "
+                             f"{', '.join(f'{eps:g}' for eps in CERTIFIED_EPSILONS)}, every test image, seconds) "
+                             "and, with --write-card, store them and the sanity checks in the model's card")
     parser.add_argument("--recheck", action="store_true",
                         help="attack nothing: rerun the sanity checks on the metrics already in the model's card "
                              "(with --write-card, store the new results there)")
@@ -95,7 +100,7 @@ def recheck(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    checks = sanity_checks(card.get("metrics", []), card.get("sweeps", []))
+    checks = sanity_checks(card.get("metrics", []), card.get("sweeps", []), certified=card.get("certified", []))
     if not checks:
         print(f"error: {card_path(args.model)} holds no metrics to check: run the standard suite first",
               file=sys.stderr)
@@ -106,6 +111,33 @@ def recheck(args: argparse.Namespace) -> int:
         card.setdefault("evaluation", {})["sanity_checks_command"] = command_line()
         write_json_atomically(card_path(args.model), card)
         print(f"wrote the checks into {card_path(args.model)}", flush=True)
+    return 0
+
+
+def certify_card(args: argparse.Namespace) -> int:
+    """``--certify``: the certified figures (IBP) on the test set; with ``--write-card`` they go into the card with
+    the sanity checks recomputed (the bracket "certified <= strongest" among them)."""
+    try:
+        model = load_model(args.model)
+        _, test = load_mnist(args.data)
+        card = read_card(card_path(args.model)) if args.write_card else None
+    except (ModelFileError, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    certified = certify(model, test.head(args.n), batch_size=args.batch_size)
+    for figure in certified:
+        print(f"certified (IBP) L-inf {figure['eps']:g}: {figure['accuracy']:.2%} of {figure['n']} test images",
+              flush=True)
+    if card is not None:
+        checks = sanity_checks(card.get("metrics", []), card.get("sweeps", []), certified=certified)
+        print_checks(checks)
+        card.update(certified=certified, sanity_checks=checks)
+        card.setdefault("evaluation", {})["certified"] = {
+            "command": command_line(), "seconds": round(time.perf_counter() - started, 1),
+            "machine": machine_description()}
+        write_json_atomically(card_path(args.model), card)
+        print(f"wrote the certified figures into {card_path(args.model)}", flush=True)
     return 0
 
 
@@ -165,7 +197,7 @@ class Verdicts:
 
     def recorder(self, indices: np.ndarray | None, n: int) -> Callable[[AttackSpec, np.ndarray], None]:
         def record(spec: AttackSpec, held: np.ndarray) -> None:
-            if spec.attack == "strongest":
+            if spec.kind == "strongest":
                 self.arrays[f"held/{spec.describe()}"] = held
                 self.arrays[f"images/{spec.describe()}"] = np.arange(n) if indices is None else indices
                 np.savez_compressed(self.path, **self.arrays)
@@ -183,7 +215,7 @@ def measure(model, split: Split, specs: Sequence[AttackSpec], kept: list[dict[st
     entries = []
     for spec in specs:
         entry = find_entry(kept, spec)
-        converged = spec.attack != "strongest" or (entry or {}).get("doubling_check", {}).get("passed", False)
+        converged = spec.kind != "strongest" or (entry or {}).get("doubling_check", {}).get("passed", False)
         if entry is not None and entry.get("n") in (len(split), full_size) and converged:
             reporter.result(spec, entry["accuracy"], reused=True)
             entries.append(entry)
@@ -201,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.recheck:
         return recheck(args)
+    if args.certify:
+        return certify_card(args)
     try:
         model = load_model(args.model)
         base = load_model(args.base)
@@ -223,12 +257,12 @@ def main(argv: list[str] | None = None) -> int:
         if not (card is not None and args.write_card):
             print("error: --only updates a card: give --write-card", file=sys.stderr)
             return 2
-        specs = [spec for spec in specs if spec.attack == "strongest" and (spec.norm, spec.eps) in only]
+        specs = [spec for spec in specs if spec.kind == "strongest" and (spec.norm, spec.eps) in only]
     subset, chosen = test, None
     if args.subset_n and args.subset_n < len(test):
         chosen = np.sort(np.random.default_rng(0).permutation(len(test))[:args.subset_n])
         subset = Split(test.images[chosen], test.labels[chosen])
-    full_specs = [spec for spec in specs if subset is test or spec.attack in ("none", "fgsm")
+    full_specs = [spec for spec in specs if subset is test or spec.kind in ("none", "fgsm")
                   or (spec.norm, spec.eps) in full_points or spec.source != WHITE_BOX]
     subset_specs = [spec for spec in specs if spec not in full_specs]
     sweep_specs = sweep_suite(args.sweep_strongest) if args.sweep_n and only is None else []
@@ -274,10 +308,13 @@ def main(argv: list[str] | None = None) -> int:
         evaluation = {**card.get("evaluation", {}), "partial_runs": [
             *card.get("evaluation", {}).get("partial_runs", []),
             {key: evaluation[key] for key in ("command", "seconds", "max_doublings", "machine")}]}
-    checks = sanity_checks(metrics, sweeps) if args.suite == "standard" else []
+    certified = card.get("certified", []) if card is not None else []
+    if only is None and args.suite == "standard":
+        certified = certify(model, test, batch_size=args.batch_size)
+    checks = sanity_checks(metrics, sweeps, certified=certified) if args.suite == "standard" else []
     print_checks(checks)
     if card is not None and args.write_card:
-        card.update(metrics=metrics, sweeps=sweeps, sanity_checks=checks, evaluation=evaluation)
+        card.update(metrics=metrics, sweeps=sweeps, certified=certified, sanity_checks=checks, evaluation=evaluation)
         write_json_atomically(card_path(args.model), card)
         print(f"wrote the figures into {card_path(args.model)}", flush=True)
     print(f"done in {seconds:.0f} s", flush=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from advdemo import PRETRAINED_DIR
-from advdemo.attacks import fgsm
+from advdemo.attacks.gradient import fgsm
 from advdemo.data import GALLERY_PATH, load_mnist
 from advdemo.models import load_model, predict_logits
 

@@ -10,17 +10,19 @@ Every number comes from ``pretrained/NAME.json``, which ``python -m advdemo.eval
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from advdemo import PRETRAINED_DIR
-from advdemo.cards import read_card
-from advdemo.config import Norm
+from advdemo.configs import EVALUATION_BUDGET, Norm
 from advdemo.evaluation import (
+    CERTIFIED_EPSILONS,
     DOUBLING_TOLERANCE,
     HEADLINE_EPSILONS,
+    IBP,
     UNCONVERGED,
     AttackSpec,
     converged,
@@ -28,25 +30,47 @@ from advdemo.evaluation import (
     headline_pgd,
     strongest_entry,
 )
-from advdemo.registry import BUNDLED_NAMES
-from advdemo.strongest import EVALUATION_BUDGET
+from advdemo.models.bundled import BUNDLED_NAMES
+from advdemo.models.cards import read_card
 
 START, END = "<!-- metrics:start -->", "<!-- metrics:end -->"
 
+@dataclasses.dataclass(frozen=True)
+class Certified:
+    """A column of certified figures: IBP at L-inf ``eps``."""
+
+    eps: float
+
+    def describe(self) -> str:
+        return f"certified ({IBP}) L-inf {self.eps:g}"
+
+
+def _point_columns(norm: Norm, eps: float) -> tuple[AttackSpec | Certified, ...]:
+    """FGSM, PGD and the strongest attack at (norm, eps), then the certified figure where there is one: the
+    bracket certified <= robust accuracy <= strongest side by side."""
+    attacks = (AttackSpec.fgsm(eps, norm), headline_pgd(eps, norm), AttackSpec.strongest(eps, norm))
+    return attacks + ((Certified(eps),) if norm is Norm.LINF and eps in CERTIFIED_EPSILONS else ())
+
+
 #: The columns of the table, in order.
-COLUMNS: tuple[AttackSpec, ...] = (
+COLUMNS: tuple[AttackSpec | Certified, ...] = (
     AttackSpec.clean(),
     AttackSpec.fgsm(0.2, source="base"),
-    *(spec for norm, eps in ((Norm.LINF, 0.1), (Norm.LINF, 0.2), (Norm.LINF, 0.3), (Norm.L2, 2.0), (Norm.L1, 10.0))
-      for spec in (AttackSpec.fgsm(eps, norm), headline_pgd(eps, norm), AttackSpec.strongest(eps, norm))),
+    *(column for norm, eps in ((Norm.LINF, 0.1), (Norm.LINF, 0.2), (Norm.LINF, 0.3), (Norm.L2, 2.0), (Norm.L1, 10.0))
+      for column in _point_columns(norm, eps)),
 )
 
 
-def _cell(card: dict[str, Any], spec: AttackSpec, full: int | None) -> str:
+def _cell(card: dict[str, Any], spec: AttackSpec | Certified, full: int | None) -> str:
     """The accuracy in %, with a * when it was measured on fewer images than the full test set and a † when it
     is a strongest figure without a passed doubling check."""
     metrics = card.get("metrics", [])
-    entry = strongest_entry(metrics, spec.eps, spec.norm) if spec.attack == "strongest" else find_entry(metrics, spec)
+    if isinstance(spec, Certified):
+        entry = next((figure for figure in card.get("certified", []) if figure.get("eps") == spec.eps), None)
+    elif spec.kind == "strongest":
+        entry = strongest_entry(metrics, spec.eps, spec.norm)
+    else:
+        entry = find_entry(metrics, spec)
     if entry is None:
         return "n/a"
     return (f"{100 * entry['accuracy']:.2f}" + ("*" if full and entry.get("n") != full else "")
@@ -71,7 +95,9 @@ def metrics_table(directory: Path = PRETRAINED_DIR, models: tuple[str, ...] = BU
              f"doubled on the images left standing, until a doubling lowers the figure by less than "
              f"{DOUBLING_TOLERANCE:g} point; {UNCONVERGED} = that check failed or was not run (the figure may still "
              "fall: each card says which). \"from base\" is the tutorial's transfer attack, every other column is "
-             "white-box.", "",
+             f"white-box. certified ({IBP}) = the share that interval bound propagation proves robust (no "
+             "perturbation in the ball changes the answer): a lower bound, where the strongest attack is an upper "
+             "one; it is about 0 for models not trained for it.", "",
              header, "|" + "---|" * (len(COLUMNS) + 1)]
     for name, card in cards.items():
         lines.append(f"| {name} | " + " | ".join(_cell(card, spec, full) for spec in COLUMNS) + " |")

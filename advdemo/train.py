@@ -17,12 +17,19 @@ import time
 from pathlib import Path
 
 from advdemo import PRETRAINED_DIR
-from advdemo.cards import card_path, command_line, write_json_atomically
-from advdemo.config import PRECISIONS, AdvRegConfig, Norm, RegularizerLoss, TrainConfig
+from advdemo.configs import PRECISIONS, AdvRegConfig, Norm, RegularizerLoss, TrainConfig
+from advdemo.configs.recipes import RECIPES
 from advdemo.data import describe_source, load_mnist, resolve_mnist_path
-from advdemo.jobs import Snapshot, State, TrainingJob, TrainingRequest, format_duration, split_validation
 from advdemo.models import save_model
-from advdemo.recipes import RECIPES
+from advdemo.models.cards import card_path, command_line, write_json_atomically
+from advdemo.training.jobs import (
+    Snapshot,
+    State,
+    TrainingJob,
+    TrainingRequest,
+    format_duration,
+    split_validation,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="base",
                         help="base: normal training; tutorial: the NSL tutorial's recipe exactly; "
-                             "robust: TRADES with PGD neighbours (see advdemo/recipes.py)")
+                             "robust: TRADES with PGD neighbours; certified: interval bound propagation "
+                             "(see advdemo/configs/recipes.py)")
     parser.add_argument("--out", type=Path, default=None,
                         help="model file to write (.keras); the card goes beside it as .json "
                              "[default: pretrained/RECIPE.keras]")

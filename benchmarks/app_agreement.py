@@ -27,10 +27,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from advdemo import PRETRAINED_DIR  # noqa: E402
-from advdemo.config import Norm  # noqa: E402
+from advdemo.attacks.strongest import strongest_attack
+from advdemo.configs import (
+    APP_BUDGET,  # noqa: E402
+    Norm,  # noqa: E402
+)
 from advdemo.data import load_mnist  # noqa: E402
 from advdemo.models import load_model, predictions  # noqa: E402
-from advdemo.strongest import APP_BUDGET, strongest_attack  # noqa: E402
 
 LABELS = {norm.label: norm for norm in Norm}
 

@@ -19,13 +19,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from advdemo import PRETRAINED_DIR  # noqa: E402
-from advdemo.attacks import attack  # noqa: E402
-from advdemo.config import EPSILON_DEFAULTS, AttackConfig, Norm  # noqa: E402
+from advdemo.attacks.gradient import attack  # noqa: E402
+from advdemo.configs import EPSILON_DEFAULTS, AttackConfig, Norm  # noqa: E402
 from advdemo.data import load_gallery  # noqa: E402
-from advdemo.models import (
-    load_model,  # noqa: E402
-    predict_logits,  # noqa: E402
-)
+from advdemo.models import load_model, predict_logits  # noqa: E402
 
 
 def main() -> None:

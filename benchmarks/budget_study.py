@@ -31,13 +31,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from advdemo import PRETRAINED_DIR  # noqa: E402
-from advdemo.attacks import attack  # noqa: E402
-from advdemo.config import AttackConfig, AttackLoss, Norm  # noqa: E402
+from advdemo.attacks.gradient import attack  # noqa: E402
+from advdemo.attacks.sparse_rs import sparse_rs_attack  # noqa: E402
+from advdemo.attacks.square import square_attack  # noqa: E402
+from advdemo.configs import AttackConfig, AttackLoss, Norm  # noqa: E402
 from advdemo.data import load_mnist  # noqa: E402
 from advdemo.evaluation import HEADLINE_EPSILONS  # noqa: E402
 from advdemo.models import load_model, predictions  # noqa: E402
-from advdemo.sparse_rs import sparse_rs_attack  # noqa: E402
-from advdemo.square import square_attack  # noqa: E402
 
 
 def gradient_members(model, images, labels, norm: Norm, eps: float, steps: int, seed: int) -> np.ndarray:

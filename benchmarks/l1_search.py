@@ -19,12 +19,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from advdemo import norms  # noqa: E402
-from advdemo.attacks import attack  # noqa: E402
-from advdemo.config import AttackConfig, Norm  # noqa: E402
+from advdemo.attacks.gradient import (
+    attack,  # noqa: E402
+    norms,  # noqa: E402
+)
+from advdemo.attacks.sparse_rs import sparse_rs_attack  # noqa: E402
+from advdemo.configs import AttackConfig, Norm  # noqa: E402
 from advdemo.data import load_mnist  # noqa: E402
 from advdemo.models import load_model, predictions  # noqa: E402
-from advdemo.sparse_rs import sparse_rs_attack  # noqa: E402
 
 
 def main() -> int:

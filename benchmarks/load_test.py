@@ -77,7 +77,7 @@ from page_helpers import ScriptRuns  # noqa: E402
 
 VIEWPORT = {"width": 1280, "height": 900}
 NORMS = {"linf": "L-inf", "l2": "L2", "l1": "L1"}
-#: The sidebar slider's step and maximum per norm (advdemo.ui.controls.EPS_STEPS, advdemo.config.EPSILON_DEFAULTS).
+#: The sidebar slider's step and maximum per norm (advdemo.ui.controls.EPS_STEPS, advdemo.configs.EPSILON_DEFAULTS).
 EPS_STEP = {"linf": 0.01, "l2": 0.1, "l1": 0.5}
 GALLERY_SIZE = 500
 TEACHER_PRESET = re.compile(r"^Tutorial")

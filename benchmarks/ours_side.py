@@ -1,4 +1,4 @@
-"""Our side of benchmarks/vs_nsl.py: advdemo.training.train_model, timed per epoch, as nsl_side.py times NSL's.
+"""Our side of benchmarks/vs_nsl.py: advdemo's train_model, timed per epoch, as nsl_side.py times NSL's.
 
     python benchmarks/ours_side.py --data mnist.npz --mode fgsm [--epochs 3] [--examples 60000]
 
@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from advdemo.config import TrainConfig  # noqa: E402
+from advdemo.configs import TrainConfig  # noqa: E402
+from advdemo.configs.recipes import RECIPES  # noqa: E402
 from advdemo.data import load_mnist  # noqa: E402
-from advdemo.recipes import RECIPES  # noqa: E402
-from advdemo.training import train_model  # noqa: E402
+from advdemo.training.adversarial import train_model  # noqa: E402
 
 MODES = {"normal": None, "fgsm": RECIPES["tutorial"].adv_config}
 

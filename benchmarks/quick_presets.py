@@ -22,12 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from advdemo.attacks import attack  # noqa: E402
-from advdemo.config import AttackConfig, Norm  # noqa: E402
+from advdemo.attacks.gradient import attack  # noqa: E402
+from advdemo.configs import AttackConfig, Norm  # noqa: E402
 from advdemo.data import load_mnist  # noqa: E402
-from advdemo.jobs import State, TrainingJob  # noqa: E402
 from advdemo.models import predictions  # noqa: E402
-from advdemo.presets import PRESETS  # noqa: E402
+from advdemo.training.jobs import State, TrainingJob  # noqa: E402
+from advdemo.training.presets import PRESETS  # noqa: E402
 
 
 def cpu_name() -> str:

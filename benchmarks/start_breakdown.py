@@ -13,7 +13,7 @@ and times each step:
 3. the app's own modules (``advdemo.ui.*``, which also import Altair, pandas and matplotlib);
 4. loading the default models (``advdemo.models.load_model``) and the gallery;
 5. the first attack on the default digit (FGSM, L-inf 0.2; ``analysis.analyse``: traces the attack per model);
-6. the per-image sweep (``analysis.sweep`` on ``sweep_epsilons``: the same compiled attacks at new ε).
+6. the per-image sweep (``analysis.sweep_point`` at each of ``sweep_epsilons``: the same compiled attacks at new ε).
 
 Compare the total with ``python benchmarks/app_latency.py --repeats 1`` (the real server and a browser:
 server start to the first verdict on screen).
@@ -44,8 +44,9 @@ sys.path.insert(0, sys.argv[1])
 from advdemo import PRETRAINED_DIR
 from advdemo.data import load_gallery
 from advdemo.models import load_model
-from advdemo.registry import DEFAULT_MODELS
-from advdemo.ui import analysis, explain, inputs, resources, results, state, style, tour, training
+from advdemo.models.registry import DEFAULT_MODELS
+from advdemo.demo import analysis
+from advdemo.ui import explain, inputs, resources, results, state, style, tour, training
 mark("import the app's modules")
 models = {name: load_model(PRETRAINED_DIR / f"{name}.keras") for name in DEFAULT_MODELS}
 gallery = load_gallery(PRETRAINED_DIR / "gallery.npz")
@@ -55,7 +56,8 @@ image, label = gallery.images[index, :, :, 0], int(gallery.labels[index])
 scenario = analysis.Scenario()
 analysis.analyse(models, list(models), image, label, scenario)
 mark("first attack (FGSM L-inf 0.2, traced per model)")
-analysis.sweep(models, list(models), image, label, scenario, analysis.sweep_epsilons(scenario.norm, scenario.epsilon))
+for eps in analysis.sweep_epsilons(scenario.norm, scenario.epsilon):
+    analysis.sweep_point(models, list(models), image, label, dataclasses.replace(scenario, epsilon=float(eps)))
 mark("per-image eps sweep")
 print(json.dumps([(name, at - marks[0][1]) for name, at in marks[1:]]))
 """

@@ -3,7 +3,7 @@
     ADVDEMO_MNIST=/path/to/mnist.npz python benchmarks/train_epoch.py [--epochs 4]
 
 Measures normal training and the tutorial's FGSM adversarial regularization (and, with --trades,
-the robust recipe's TRADES with PGD-10 neighbours) through advdemo.training.train_model, in each
+the robust recipe's TRADES with PGD-10 neighbours) through advdemo.training.adversarial.train_model, in each
 compute precision (float32, and mixed_bfloat16, which needs a CPU with AMX or AVX512-BF16 to be fast).
 """
 
@@ -22,12 +22,12 @@ import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from advdemo.config import PRECISIONS, TrainConfig  # noqa: E402
+from advdemo.attacks.losses import mean_cross_entropy  # noqa: E402
+from advdemo.configs import PRECISIONS, TrainConfig  # noqa: E402
+from advdemo.configs.recipes import RECIPES  # noqa: E402
 from advdemo.data import load_mnist  # noqa: E402
-from advdemo.losses import mean_cross_entropy  # noqa: E402
 from advdemo.models import build_cnn, with_compute_precision  # noqa: E402
-from advdemo.recipes import RECIPES  # noqa: E402
-from advdemo.training import train_model  # noqa: E402
+from advdemo.training.adversarial import train_model  # noqa: E402
 
 
 def forward_flops(model: keras.Model) -> int:

@@ -3,7 +3,7 @@
     ADVDEMO_MNIST=/path/to/mnist.npz python benchmarks/vs_nsl.py --nsl-python ~/nsl-venv/bin/python \
         [--rounds 3] [--epochs 3] [--examples 60000] [--modes normal fgsm]
 
-Each run is a fresh subprocess: benchmarks/ours_side.py under this interpreter (advdemo.training.train_model,
+Each run is a fresh subprocess: benchmarks/ours_side.py under this interpreter (advdemo's train_model,
 Keras 3) and benchmarks/nsl_side.py under the NSL virtual environment's (the tutorial's Keras 2 code with
 tensorflow-cpu 2.15.1, keras 2.15.0, neural-structured-learning 1.4.0, numpy 1.26.4; benchmarks/README.md says
 how to make it). The two sides alternate within every round and mode, the first side swapping from round to

@@ -8,21 +8,35 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import re
 import shutil
 
 import numpy as np
 import pytest
-from apptest_support import APP, REQUIRED, TIMEOUT, rerun
+from apptest_support import (
+    APP,
+    REQUIRED,
+    TIMEOUT,
+    heading,
+    needs_models,
+    rerun,
+    sizes,
+    start,
+    texts,
+    verdict_kinds,
+    verdicts,
+)
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from advdemo import PRETRAINED_DIR, registry
-from advdemo.config import EPSILON_DEFAULTS, AttackConfig, Norm
+from advdemo import PRETRAINED_DIR
+from advdemo.configs import APP_BUDGET, AttackConfig, Norm
 from advdemo.data import load_gallery
-from advdemo.strongest import APP_BUDGET
-from advdemo.ui import analysis, state
-from advdemo.ui.analysis import Method, Outcome, Scenario, Source, perturbation_norms, same_size_noise
+from advdemo.demo import analysis, link
+from advdemo.demo.analysis import Method, Outcome, Scenario, Source, perturbation_norms, same_size_noise
+from advdemo.models import registry
+from advdemo.ui import keys, runtime, url
 from advdemo.ui.inputs import EMPTY_CANVAS_PROMPT, default_gallery_index, handle_upload
 from advdemo.ui.results import VIEW_BATCH, VIEW_CURVES, VIEW_SWEEP, verdict
 
@@ -30,32 +44,6 @@ pytestmark = pytest.mark.skipif(
     not all((PRETRAINED_DIR / name).is_file() for name in REQUIRED),
     reason=f"{PRETRAINED_DIR} lacks the bundled models ({', '.join(REQUIRED)}): train them, or point "
            "ADVDEMO_PRETRAINED at a folder that has them")
-
-
-def start(**session: object) -> AppTest:
-    """The app after its first run, with ``session`` put in session state first. The detail view defaults
-    to the test-set curves (read from the cards, cheap) unless a test chooses another."""
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.session_state[state.VIEW] = VIEW_CURVES
-    for key, value in session.items():
-        at.session_state[key] = value
-    return rerun(at)
-
-
-def heading(at: AppTest) -> str:
-    """The attack section's heading, which names the attack."""
-    return next(header.value for header in at.subheader if header.value.startswith("2 ·"))
-
-
-def verdicts(at: AppTest) -> list[str]:
-    """Each shown model's verdict badge, in display order."""
-    return [re.sub(r"<[^>]+>", "", m.value) for m in at.markdown if "advdemo-verdict" in m.value]
-
-
-def verdict_kinds(at: AppTest) -> list[str]:
-    """Each verdict badge's kind (its css class advdemo-KIND: wrong, fooled or held), in display order."""
-    return [re.search(r"advdemo-verdict advdemo-(\w+)", m.value)[1] for m in at.markdown
-            if "advdemo-verdict" in m.value]
 
 
 def default_digit() -> tuple[int, int]:
@@ -66,25 +54,8 @@ def default_digit() -> tuple[int, int]:
     return index, int(gallery.labels[index])
 
 
-def sizes(at: AppTest) -> list[dict[str, float]]:
-    """Each model's displayed perturbation size in the three norms."""
-    found = []
-    for m in at.markdown:
-        match = re.fullmatch(r"Size: L-inf \*\*([\d.]+)\*\* · L2 \*\*([\d.e+-]+)\*\* · L1 \*\*([\d.e+-]+)\*\*",
-                             m.value)
-        if match:
-            found.append({"linf": float(match[1]), "l2": float(match[2]), "l1": float(match[3])})
-    return found
-
-
 def model_headings(at: AppTest) -> list[str]:
     return [m.value for m in at.markdown if m.value.startswith("### :")]
-
-
-def all_text(at: AppTest) -> str:
-    parts = [e.value for kind in ("markdown", "caption", "info", "error", "warning", "success", "subheader")
-             for e in getattr(at, kind)]
-    return "\n".join(str(part) for part in parts)
 
 
 def drawing_of_a_one() -> np.ndarray:
@@ -105,7 +76,7 @@ def test_default_page_shows_both_default_models(default_app):
     assert heading(at) == "2 · The attack: FGSM L-inf ε = 0.2, white-box"
     assert [h.split("[")[1].rstrip("]") for h in model_headings(at)] == ["base", "robust"]
     index, label = default_digit()
-    assert f"**True label: {label}** · gallery digit {index} " in all_text(at)
+    assert f"**True label: {label}** · gallery digit {index} " in texts(at)
     base, robust = verdicts(at)
     fooled = re.fullmatch(r"✗ FOOLED → says (\d) \(\d+%\)", base)
     assert fooled and int(fooled[1]) != label, base
@@ -161,7 +132,7 @@ def test_reruns_keep_tensorflows_compiled_kernels(monkeypatch):
     clear = context.Context.clear_kernel_cache
     monkeypatch.setattr(context.Context, "clear_kernel_cache", lambda self: (cleared.append(True), clear(self))[1])
     at = start()
-    at.slider(key=state.eps_key(Norm.LINF)).set_value(0.25)
+    at.slider(key=keys.eps_key(Norm.LINF)).set_value(0.25)
     rerun(at)
     assert not at.exception and [s["linf"] for s in sizes(at)] == [0.25, 0.25]
     assert cleared == []  # neither run cleared the caches
@@ -169,10 +140,22 @@ def test_reruns_keep_tensorflows_compiled_kernels(monkeypatch):
     assert cleared == [True]
 
 
+def test_the_private_streamlit_cleanup_the_app_changes_is_still_there(monkeypatch):
+    """The kernel-cache change relies on a private Streamlit function: this Streamlit must still have it, calling
+    ``clear_session``; a Streamlit without it is detected (and the page then keeps Streamlit's behaviour)."""
+    from streamlit.runtime.scriptrunner import script_runner
+
+    assert runtime.cleanup_still_clears_keras()
+    monkeypatch.setattr(script_runner, runtime.STREAMLIT_CLEANUP, lambda: None)
+    assert not runtime.cleanup_still_clears_keras()
+    monkeypatch.delattr(script_runner, runtime.STREAMLIT_CLEANUP)
+    assert not runtime.cleanup_still_clears_keras()
+
+
 def test_norm_change_changes_the_attack(default_app):
     at = start()
     before = sizes(at)
-    at.radio(key=state.NORM).set_value(Norm.L2)
+    at.radio(key=keys.NORM).set_value(Norm.L2)
     rerun(at)
     assert heading(at) == "2 · The attack: FGSM L2 ε = 2, white-box"
     after = sizes(at)
@@ -182,7 +165,7 @@ def test_norm_change_changes_the_attack(default_app):
 
 def test_epsilon_change_changes_the_size():
     at = start()
-    at.slider(key=state.eps_key(Norm.LINF)).set_value(0.05)
+    at.slider(key=keys.eps_key(Norm.LINF)).set_value(0.05)
     rerun(at)
     assert heading(at) == "2 · The attack: FGSM L-inf ε = 0.05, white-box"
     assert [s["linf"] for s in sizes(at)] == [0.05, 0.05]
@@ -190,10 +173,10 @@ def test_epsilon_change_changes_the_size():
 
 def test_pgd_changes_the_attack(default_app):
     at = start()
-    at.radio(key=state.METHOD).set_value(Method.PGD)
+    at.radio(key=keys.METHOD).set_value(Method.PGD)
     rerun(at)
     assert heading(at) == "2 · The attack: PGD-40 L-inf ε = 0.2, white-box"
-    assert at.slider(key=state.STEPS).value == 40
+    assert at.slider(key=keys.STEPS).value == 40
     after = sizes(at)
     assert all(s["linf"] <= 0.2 + 1e-3 for s in after)
     assert after != sizes(default_app)
@@ -201,9 +184,9 @@ def test_pgd_changes_the_attack(default_app):
 
 def test_targeted_attack(default_app):
     at = start()
-    at.toggle(key=state.TARGETED).set_value(True)
+    at.toggle(key=keys.TARGETED).set_value(True)
     rerun(at)
-    at.selectbox(key=state.TARGET).set_value(5)
+    at.selectbox(key=keys.TARGET).set_value(5)
     rerun(at)
     assert heading(at) == "2 · The attack: FGSM L-inf ε = 0.2 targeted at 5, white-box"
     assert sizes(at) != sizes(default_app)
@@ -224,7 +207,7 @@ def test_strongest_attack_fools_base_and_robust_holds(default_app):
     TRADES model holds. The perturbation is the ensemble's, inside the 0.2 ball, not FGSM's; PGD's settings give
     way to a caption naming the budget."""
     at = start()
-    at.radio(key=state.METHOD).set_value(Method.STRONGEST)
+    at.radio(key=keys.METHOD).set_value(Method.STRONGEST)
     rerun(at)
     assert heading(at) == "2 · The attack: strongest (APGD + Square) L-inf ε = 0.2, white-box"
     _, label = default_digit()
@@ -242,29 +225,29 @@ def test_strongest_attack_fools_base_and_robust_holds(default_app):
     assert (f"Budget per image and model: {budget} (APGD steps; {app.chains} Square searches of {app.queries:,} "
             "queries side by side)") in captions(at)
     assert f"Computed now on this digit with {budget} per model (untargeted)." in captions(at)
-    assert not [s for s in at.slider if s.key == state.STEPS]  # no PGD settings
+    assert not [s for s in at.slider if s.key == keys.STEPS]  # no PGD settings
     assert not at.error
 
 
 def test_strongest_attack_is_untargeted_and_says_so():
     """A target chosen for FGSM is not applied to the strongest attack: the toggle is disabled, a caption says
     the target is not used, the heading and verdict name no target; back on FGSM, the target applies again."""
-    at = start(**{state.MODELS: ["base"]})
-    at.toggle(key=state.TARGETED).set_value(True)
+    at = start(**{keys.MODELS: ["base"]})
+    at.toggle(key=keys.TARGETED).set_value(True)
     rerun(at)
-    at.selectbox(key=state.TARGET).set_value(5)
+    at.selectbox(key=keys.TARGET).set_value(5)
     rerun(at)
     assert heading(at) == "2 · The attack: FGSM L-inf ε = 0.2 targeted at 5, white-box"
-    at.radio(key=state.METHOD).set_value(Method.STRONGEST)
+    at.radio(key=keys.METHOD).set_value(Method.STRONGEST)
     rerun(at)
     assert heading(at) == "2 · The attack: strongest (APGD + Square) L-inf ε = 0.2, white-box"
-    assert at.toggle(key=state.TARGETED).disabled
+    assert at.toggle(key=keys.TARGETED).disabled
     assert "The strongest attack is untargeted" in captions(at)
     assert "Target 5 is not applied; it returns with FGSM or PGD." in captions(at)
     [base] = verdicts(at)
     assert "target" not in base and base.startswith("✗ FOOLED"), base
     assert "target" not in at.query_params
-    at.radio(key=state.METHOD).set_value(Method.FGSM)
+    at.radio(key=keys.METHOD).set_value(Method.FGSM)
     rerun(at)
     assert heading(at) == "2 · The attack: FGSM L-inf ε = 0.2 targeted at 5, white-box"
     assert at.query_params["target"] == "5"
@@ -276,7 +259,7 @@ def test_l1_fgsm_is_the_best_single_step():
     digit. NSL's own L1 step (all of ε on one pixel, cut to at most 1 by clipping) would fail all three."""
     from advdemo.models import load_model
 
-    at = start(**{state.NORM: Norm.L1})
+    at = start(**{keys.NORM: Norm.L1})
     assert heading(at) == "2 · The attack: FGSM L1 ε = 10, white-box"
     assert "FGSM in L1 is the best single step: all of ε goes to the pixels with the largest gradient" in captions(at)
     assert [s["l1"] for s in sizes(at)] == [10.0, 10.0]
@@ -294,15 +277,15 @@ def test_l1_fgsm_is_the_best_single_step():
 
 
 def test_craft_runs_the_strongest_attack_per_model(monkeypatch):
-    """craft() gives strongest_attack the app's budget in the scenario's norm and eps: white-box once per model on
-    that model, transfer once on base for all."""
+    """craft() runs the app's budget of the strongest attack in the scenario's norm and eps: white-box once per model
+    on that model, transfer once on base for all."""
     calls = []
 
-    def fake(model, images, labels, config):
-        calls.append((model, images.shape, labels.tolist(), config))
+    def fake(attack, model, images, labels, *, seed):
+        calls.append((model, images.shape, labels.tolist(), attack))
         return np.clip(images + 0.1, 0, 1)
 
-    monkeypatch.setattr(analysis, "strongest_attack", fake)
+    monkeypatch.setattr(analysis, "run", fake)
     models = {"base": "BASE", "robust": "ROBUST"}
     image = np.zeros((28, 28), np.float32)
     scenario = Scenario(norm=Norm.L2, epsilon=1.5, method=Method.STRONGEST)
@@ -320,12 +303,12 @@ def test_transfer_gives_every_model_the_same_perturbation(default_app):
     white_box = sizes(default_app)
     assert white_box[0] != white_box[1]  # each model gets its own perturbation
     at = start()
-    at.radio(key=state.SOURCE).set_value(Source.TRANSFER)
+    at.radio(key=keys.SOURCE).set_value(Source.TRANSFER)
     rerun(at)
     assert heading(at) == "2 · The attack: FGSM L-inf ε = 0.2 crafted on base (transfer)"
     transfer = sizes(at)
     assert transfer[0] == transfer[1] == white_box[0]  # base's own perturbation, shown to robust too
-    at.selectbox(key=state.TRANSFER_FROM).set_value("robust")  # any model of the roster can be the source
+    at.selectbox(key=keys.TRANSFER_FROM).set_value("robust")  # any model of the roster can be the source
     rerun(at)
     assert heading(at) == "2 · The attack: FGSM L-inf ε = 0.2 crafted on robust (transfer)"
     from_robust = sizes(at)
@@ -334,39 +317,39 @@ def test_transfer_gives_every_model_the_same_perturbation(default_app):
 
 
 def test_noise_control_shows_same_size_noise():
-    at = start(**{state.NOISE: True})
+    at = start(**{keys.NOISE: True})
     lines = [m.value for m in at.markdown if m.value.startswith("Random noise of the same L-inf size")]
     assert len(lines) == 2
     assert all("(0.2)" in line for line in lines)  # same L-inf size as the attack's 0.2
 
 
 def test_injected_drawing_is_classified():
-    at = start(**{state.INPUT_MODE: state.DRAW, state.INJECTED_DRAWING: drawing_of_a_one()})
+    at = start(**{keys.INPUT_MODE: keys.DRAW, keys.INJECTED_DRAWING: drawing_of_a_one()})
     assert len(verdicts(at)) == 2
     captions = " ".join(c.value for c in at.caption)
     assert "the base model's answer on the clean image" in captions
-    at.pills(key=state.STATED_LABEL).set_value(1)
+    at.pills(key=keys.STATED_LABEL).set_value(1)
     rerun(at)
     assert "Label 1: the digit you stated" in " ".join(c.value for c in at.caption)
     assert len(verdicts(at)) == 2
 
 
 def test_empty_canvas_gives_a_prompt_not_a_prediction():
-    at = start(**{state.INPUT_MODE: state.DRAW})
+    at = start(**{keys.INPUT_MODE: keys.DRAW})
     assert [i.value for i in at.info] == [EMPTY_CANVAS_PROMPT]
     assert verdicts(at) == []
     blank = drawing_of_a_one()
     blank[..., :3] = 0
-    at.session_state[state.INJECTED_DRAWING] = blank
+    at.session_state[keys.INJECTED_DRAWING] = blank
     rerun(at)
     assert [i.value for i in at.info] == [EMPTY_CANVAS_PROMPT]
     assert verdicts(at) == []
 
 
 def test_garbage_upload_gives_an_error_message():
-    at = start(**{state.INPUT_MODE: state.UPLOAD})
+    at = start(**{keys.INPUT_MODE: keys.UPLOAD})
     assert verdicts(at) == []
-    at.file_uploader(key=state.UPLOAD_FILE).set_value(("junk.png", b"\x00garbage bytes\xff" * 10, "image/png"))
+    at.file_uploader(key=keys.UPLOAD_FILE).set_value(("junk.png", b"\x00garbage bytes\xff" * 10, "image/png"))
     rerun(at)
     assert len(at.error) == 1
     assert "Cannot use `junk.png`" in at.error[0].value and "not a PNG or JPEG" in at.error[0].value
@@ -378,8 +361,8 @@ def test_valid_upload_is_classified():
     paper[15:105, 40:52] = 10
     buffer = io.BytesIO()
     Image.fromarray(paper).save(buffer, format="PNG")
-    at = start(**{state.INPUT_MODE: state.UPLOAD})
-    at.file_uploader(key=state.UPLOAD_FILE).set_value(("one.png", buffer.getvalue(), "image/png"))
+    at = start(**{keys.INPUT_MODE: keys.UPLOAD})
+    at.file_uploader(key=keys.UPLOAD_FILE).set_value(("one.png", buffer.getvalue(), "image/png"))
     rerun(at)
     assert not at.error
     assert len(verdicts(at)) == 2
@@ -411,7 +394,7 @@ def test_missing_and_corrupt_models_are_reported_and_the_app_carries_on(tmp_path
     assert str(tmp_path / "robust.keras") in errors and "does not exist" in errors
     assert str(tmp_path / "tutorial.keras") in errors and "not a .keras archive" in errors
     assert "python -m advdemo.train --recipe robust" in errors
-    assert at.multiselect(key=state.MODELS).options == ["base"]
+    assert at.multiselect(key=keys.MODELS).options == ["base"]
     assert len(verdicts(at)) == 1 and [s["linf"] for s in sizes(at)] == [0.2]
 
 
@@ -428,13 +411,13 @@ def test_user_models_appear_beside_the_bundled_ones_and_a_corrupt_one_is_a_warni
     (users / "mine.json").write_text(json.dumps({**card, "summary": "a copy of base, for this test"}))
     (users / "broken.keras").write_bytes(b"not a zip archive")
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.session_state[state.VIEW] = VIEW_CURVES
+    at.session_state[keys.VIEW] = VIEW_CURVES
     at.query_params.update({"models": "base,mine"})
     rerun(at)
-    assert at.multiselect(key=state.MODELS).options == [*registry.BUNDLED_NAMES, "mine"]
+    assert at.multiselect(key=keys.MODELS).options == [*registry.BUNDLED_NAMES, "mine"]
     assert model_headings(at) == ["### :orange[base]", f"### :{registry.markdown_colour_of('mine')}[mine]"]
     assert len(verdicts(at)) == 2
-    text = all_text(at)
+    text = texts(at)
     assert "a copy of base, for this test" in text
     assert any(str(users / "broken.keras") in w.value and "skipped" in w.value for w in at.warning)
     assert not at.error
@@ -445,7 +428,7 @@ def test_user_models_appear_beside_the_bundled_ones_and_a_corrupt_one_is_a_warni
 def test_sweep_view_names_where_each_model_flips():
     """On the default digit base is fooled at the sidebar's ε = 0.2 (one of the sweep's ε), so it is first
     fooled at some ε <= 0.2; robust is right on the clean digit and holds at 0.2."""
-    at = start(**{state.VIEW: VIEW_SWEEP})
+    at = start(**{keys.VIEW: VIEW_SWEEP})
     lines = [m.value for m in at.markdown if m.value.startswith("- **")]
     assert len(lines) == 1
     base, robust = lines[0].split("\n")
@@ -464,7 +447,7 @@ def test_curves_view_reads_the_cards():
     cards = {name: json.loads((PRETRAINED_DIR / f"{name}.json").read_text()) for name in registry.BUNDLED_NAMES}
     assert all(any(entry["norm"] == "linf" for entry in card["sweeps"]) for card in cards.values())
     at = start()
-    text = all_text(at)
+    text = texts(at)
     folder = PRETRAINED_DIR.name
     listed = ", ".join(f"{folder}/{name}.json" for name in registry.BUNDLED_NAMES)
     assert f"From the model cards ({listed})" in text
@@ -479,11 +462,11 @@ def test_curves_view_reads_the_cards():
 
 def test_batch_view_scores_both_models():
     """The batch of gallery digits 0-31 under FGSM L-inf 0.2 (white-box): the scores shown are the numbers of
-    digits each model gets right, clean and attacked, counted here with advdemo.attacks directly."""
-    from advdemo.attacks import attack
+    digits each model gets right, clean and attacked, counted here with advdemo.attacks.gradient directly."""
+    from advdemo.attacks.gradient import attack
     from advdemo.models import load_model
 
-    at = start(**{state.VIEW: VIEW_BATCH})
+    at = start(**{keys.VIEW: VIEW_BATCH})
     scores = [m.value for m in at.markdown if m.value.startswith("#### Batch score under attack:")]
     gallery = load_gallery(PRETRAINED_DIR / "gallery.npz")
     images, labels = gallery.images[:32], gallery.labels[:32].astype(np.int64)
@@ -501,13 +484,13 @@ def test_batch_view_scores_both_models():
 
 def test_scenario_comes_from_and_goes_to_the_url():
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.session_state[state.VIEW] = VIEW_CURVES
+    at.session_state[keys.VIEW] = VIEW_CURVES
     at.query_params.update({"norm": "l1", "eps": "5", "models": "base", "input": "gallery", "digit": "3"})
     rerun(at)
     assert heading(at) == "2 · The attack: FGSM L1 ε = 5, white-box"
     assert len(verdicts(at)) == 1
-    assert "gallery digit 3 " in all_text(at)
-    at.radio(key=state.METHOD).set_value(Method.PGD)
+    assert "gallery digit 3 " in texts(at)
+    at.radio(key=keys.METHOD).set_value(Method.PGD)
     rerun(at)
     assert at.query_params["attack"] == "pgd" and at.query_params["norm"] == "l1"
 
@@ -515,41 +498,42 @@ def test_scenario_comes_from_and_goes_to_the_url():
 def test_strongest_attack_comes_from_and_goes_to_the_url():
     """A link with attack=strongest opens the strongest attack, and the URL the page writes keeps it."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.session_state[state.VIEW] = VIEW_CURVES
+    at.session_state[keys.VIEW] = VIEW_CURVES
     at.query_params.update({"norm": "l2", "eps": "1.5", "attack": "strongest", "models": "base", "input": "gallery",
                             "digit": "3"})
     rerun(at)
-    assert at.radio(key=state.METHOD).value is Method.STRONGEST
+    assert at.radio(key=keys.METHOD).value is Method.STRONGEST
     assert heading(at) == "2 · The attack: strongest (APGD + Square) L2 ε = 1.5, white-box"
     assert at.query_params["attack"] == "strongest" and at.query_params["eps"] == "1.5"
-    at.slider(key=state.eps_key(Norm.L2)).set_value(2.0)
+    at.slider(key=keys.eps_key(Norm.L2)).set_value(2.0)
     rerun(at)
     assert at.query_params["attack"] == "strongest" and at.query_params["eps"] == "2"
-    assert Scenario.from_query(at.query_params) == Scenario(norm=Norm.L2, epsilon=2.0,
-                                                                       method=Method.STRONGEST)
+    context = link.LinkContext(models=("base",), gallery_size=len(load_gallery(PRETRAINED_DIR / "gallery.npz")))
+    values, note = url.read_link({name: [at.query_params[name]] for name in at.query_params}, context)
+    assert note is None and values[keys.METHOD] is Method.STRONGEST and values[keys.eps_key(Norm.L2)] == 2.0
 
 
 def test_gallery_pickers_choose_a_class_and_hard_digits():
     gallery = load_gallery(PRETRAINED_DIR / "gallery.npz")
     easy = int(np.flatnonzero(~gallery.hard)[0])
-    at = start(**{state.GALLERY_INDEX: easy})
-    assert f"gallery digit {easy} " in all_text(at) and "a hard one" not in all_text(at)
+    at = start(**{keys.GALLERY_INDEX: easy})
+    assert f"gallery digit {easy} " in texts(at) and "a hard one" not in texts(at)
     other = (int(gallery.labels[easy]) + 1) % 10
-    at.pills(key=state.GALLERY_CLASS).set_value(other)
+    at.pills(key=keys.GALLERY_CLASS).set_value(other)
     rerun(at)
-    assert f"**True label: {other}**" in all_text(at)
-    assert at.pills(key=state.GALLERY_CLASS).value is None  # the class buttons reset, ready for another click
-    at.number_input(key=state.GALLERY_INDEX).set_value(easy)
+    assert f"**True label: {other}**" in texts(at)
+    assert at.pills(key=keys.GALLERY_CLASS).value is None  # the class buttons reset, ready for another click
+    at.number_input(key=keys.GALLERY_INDEX).set_value(easy)
     rerun(at)
-    assert "a hard one" not in all_text(at)
+    assert "a hard one" not in texts(at)
     next(button for button in at.button if button.label == "Hard one").click()
     rerun(at)
-    assert "· a hard one" in all_text(at)
+    assert "· a hard one" in texts(at)
     assert len(verdicts(at)) == 2
 
 
 def test_clear_button_empties_the_canvas():
-    at = start(**{state.INPUT_MODE: state.DRAW, state.INJECTED_DRAWING: drawing_of_a_one()})
+    at = start(**{keys.INPUT_MODE: keys.DRAW, keys.INJECTED_DRAWING: drawing_of_a_one()})
     assert len(verdicts(at)) == 2
     next(button for button in at.button if button.label == "Clear the canvas").click()
     rerun(at)
@@ -566,18 +550,19 @@ def test_clear_button_empties_the_canvas():
     Scenario(source=Source.TRANSFER, transfer_from="my-model_2"),
 ])
 def test_scenario_round_trips_through_the_url(scenario):
-    assert Scenario.from_query(scenario.to_query()) == scenario
+    """What the page writes in the URL, the page's own parser reads back as the same scenario."""
+    query = {name: [text] for name, text in scenario.to_query().items()}
+    values, note = url.read_link(query, link.LinkContext(models=("base", "robust", "my-model_2")))
+    assert note is None
+    norm = values[keys.NORM]
+    back = Scenario(norm=norm, epsilon=values[keys.eps_key(norm)], method=values[keys.METHOD],
+                    steps=values.get(keys.STEPS, 40), step_fraction=values.get(keys.STEP_FRACTION, 0.1),
+                    random_start=values.get(keys.RANDOM_START, True), target=values.get(keys.TARGET),
+                    source=values[keys.SOURCE], transfer_from=values.get(keys.TRANSFER_FROM, "base"))
+    assert back == scenario
 
 
-def test_invalid_url_values_fall_back_to_defaults():
-    scenario = Scenario.from_query({"norm": "l7", "eps": "nan", "attack": "cw", "steps": "1000", "step": "0.3",
-                                    "start": "maybe", "target": "12", "source": "oracle"})
-    assert scenario == Scenario()
-    assert Scenario.from_query({"norm": "l2", "eps": "99"}).epsilon == EPSILON_DEFAULTS[Norm.L2][0]
-    # the strongest attack is untargeted: a target in its link is dropped, never applied
-    assert Scenario.from_query({"attack": "strongest", "target": "5"}) == Scenario(method=Method.STRONGEST)
-    for hostile in ("../../etc/passwd", "", "a" * 41, "base\x00", "<script>", "robust;rm"):
-        assert Scenario.from_query({"source": "transfer", "from": hostile}) == Scenario(source=Source.TRANSFER)
+def test_a_scenario_refuses_a_transfer_source_that_is_no_model_name():
     with pytest.raises(ValueError, match="model name"):
         Scenario(source=Source.TRANSFER, transfer_from="../robust")
 
@@ -590,7 +575,7 @@ def test_strongest_scenario_names_its_attack_and_refuses_a_target():
     l1 = Scenario(norm=Norm.L1, epsilon=10.0, method=Method.STRONGEST, source=Source.TRANSFER)
     assert l1.describe() == "strongest (APGD + Sparse-RS) L1 eps=10 crafted on base (transfer)"
     app = dataclasses.replace(APP_BUDGET, norm=Norm.L1, epsilon=10.0)
-    assert l1.strongest_config() == app
+    assert l1.attack() == app
     assert app.describe() == (f"APGD-CE {app.apgd_steps} + APGD-T {app.target_classes}x{app.apgd_steps} + "
                               f"Sparse-RS {app.chains}x{app.sparse_rs_queries}")
     with pytest.raises(ValueError, match="untargeted"):
@@ -604,3 +589,56 @@ def test_noise_control_has_the_requested_size_after_clipping(norm, size):
     assert noisy.min() >= 0.0 and noisy.max() <= 1.0
     assert perturbation_norms(noisy - image)[norm] == pytest.approx(size, rel=1e-3)
     assert not np.allclose(noisy, image)
+
+
+
+def test_a_first_run_asks_nothing(tmp_path):
+    """``streamlit run app.py`` on a machine where Streamlit has never run (an empty home) neither waits for an
+    e-mail address nor announces usage statistics: it serves the page straight away."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.address",
+         "127.0.0.1"], cwd=APP.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, "HOME": str(tmp_path)}, text=True)
+    try:
+        deadline, healthy = time.monotonic() + 60, False
+        while time.monotonic() < deadline and not healthy:
+            try:
+                healthy = urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status == 200
+            except OSError:
+                time.sleep(0.5)
+        assert healthy, "the server did not come up without input"
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert "Email" not in output and "usage statistics" not in output.lower(), output
+
+
+@needs_models
+def test_hidden_attack_settings_are_kept():
+    """PGD's steps survive a detour through FGSM (the slider is not shown meanwhile), and so does the target
+    while the targeted toggle is off."""
+    at = start(**{keys.MODELS: ["base"], keys.METHOD: Method.PGD})
+    at.slider(key=keys.STEPS).set_value(12)
+    rerun(at)
+    at.toggle(key=keys.TARGETED).set_value(True)
+    rerun(at)
+    at.selectbox(key=keys.TARGET).set_value(8)
+    rerun(at)
+    at.toggle(key=keys.TARGETED).set_value(False)
+    at.radio(key=keys.METHOD).set_value(Method.FGSM)
+    rerun(at)
+    rerun(at)
+    at.radio(key=keys.METHOD).set_value(Method.PGD)
+    at.toggle(key=keys.TARGETED).set_value(True)
+    rerun(at)
+    assert at.slider(key=keys.STEPS).value == 12 and at.selectbox(key=keys.TARGET).value == 8
+    assert heading(at) == "2 · The attack: PGD-12 L-inf ε = 0.2 targeted at 8, white-box"

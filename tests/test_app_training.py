@@ -12,8 +12,8 @@ from apptest_support import APP, TIMEOUT, rerun
 from streamlit.testing.v1 import AppTest
 
 from advdemo import PRETRAINED_DIR
-from advdemo.jobs import State
-from advdemo.ui import state, training
+from advdemo.training.jobs import State
+from advdemo.ui import keys, training
 from advdemo.ui.results import VIEW_CURVES
 
 pytestmark = pytest.mark.skipif(not (PRETRAINED_DIR / "base.keras").is_file(),
@@ -37,7 +37,7 @@ def home(tmp_path, monkeypatch, write_tiny_mnist):
 
 def open_app() -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.session_state[state.VIEW] = VIEW_CURVES
+    at.session_state[keys.VIEW] = VIEW_CURVES
     return rerun(at)
 
 
@@ -71,7 +71,7 @@ def test_train_a_model_watch_it_then_attack_it(home):
     assert sorted(path.name for path in home.iterdir()) == ["tiny-nsl.json", "tiny-nsl.keras"]
     rerun(at)
     assert any("tiny-nsl** is ready" in success.value for success in at.sidebar.success)
-    selector = at.sidebar.multiselect(key=state.MODELS)
+    selector = at.sidebar.multiselect(key=keys.MODELS)
     assert "tiny-nsl" in selector.options
     selector.set_value(["base", "tiny-nsl"])
     rerun(at)

@@ -1,4 +1,4 @@
-"""advdemo.attacks on tiny linear models whose input gradient is known in closed form.
+"""advdemo.attacks.gradient on tiny linear models whose input gradient is known in closed form.
 
 For logits z = flatten(x) @ W + b and the cross-entropy of label y, the input gradient is
 W @ (softmax(z) - onehot(y)): numpy computes it independently of TensorFlow.
@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from advdemo import attacks, losses, norms
-from advdemo.config import AttackConfig, Direction, Norm
+from advdemo.attacks import gradient as attacks
+from advdemo.attacks import losses, norms
+from advdemo.configs import AttackConfig, Direction, Norm
 from advdemo.models import build_cnn
 
 EPSILONS = {Norm.LINF: 0.1, Norm.L2: 1.0, Norm.L1: 5.0}

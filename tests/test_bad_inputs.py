@@ -13,7 +13,7 @@ its rows, and each asserts
 
 How each kind is fed:
 
-* drawings: through the page (AppTest), as ``st.session_state[state.INJECTED_DRAWING]``, which replaces the pixels
+* drawings: through the page (AppTest), as ``st.session_state[keys.INJECTED_DRAWING]``, which replaces the pixels
   the canvas returns (AppTest cannot draw on the canvas component) and then goes through the page's own code
   (``inputs.keep_drawing``: ``preprocess_drawing``, then ``not_a_digit``);
 * uploads: through the page's file uploader (AppTest's ``file_uploader().set_value``), so the page's own
@@ -22,7 +22,7 @@ How each kind is fed:
 * model files: ``ADVDEMO_PRETRAINED`` at a copy of ``pretrained/`` with one file missing or cut short, and
   ``ADVDEMO_HOME`` with a user model of the wrong shape;
 * a model name: typed in the training panel's name field, then Train (AppTest);
-* training: through the public API (``advdemo.jobs.user_model_job``, the job the app runs: ``registry.save_user_model``,
+* training: through the public API (``jobs.user_model_job``, the job the app runs: ``registry.save_user_model``,
   on a tiny synthetic MNIST), not the page: the panel shows the job's final message (``st.info`` when cancelled,
   ``st.error("Training NAME failed: ...")`` when failed).
 """
@@ -33,7 +33,6 @@ import dataclasses
 import errno
 import io
 import os
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -41,15 +40,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from apptest_support import APP, TIMEOUT, needs_models, rerun
+from apptest_support import APP, TIMEOUT, needs_models, rerun, verdicts
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from advdemo import PRETRAINED_DIR, preprocess, registry
-from advdemo.config import Norm, TrainConfig
-from advdemo.data import load_gallery
-from advdemo.jobs import State, TrainingRequest, user_model_job
-from advdemo.ui import state, training
+from advdemo import PRETRAINED_DIR
+from advdemo.configs import Norm, TrainConfig
+from advdemo.data import load_gallery, preprocess
+from advdemo.models import registry
+from advdemo.training.jobs import State, TrainingRequest, user_model_job
+from advdemo.ui import keys, training
 from advdemo.ui.inputs import EMPTY_CANVAS_PROMPT, default_gallery_index
 from advdemo.ui.results import VIEW_CURVES
 
@@ -57,7 +57,7 @@ BAD_INPUT_DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-input.md"
 #: The state worth keeping that a bad drawing or upload arrives on: a gallery digit and an eps, both chosen.
 KEPT_DIGIT = 7
 KEPT_EPS = 0.3
-EPS = state.eps_key(Norm.LINF)
+EPS = keys.eps_key(Norm.LINF)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -301,29 +301,29 @@ CASES: tuple[Case, ...] = (
          ("paper.png", lambda: encode(Image.fromarray(one(dark_on_light=True)), "PNG")), accepted=True),
     # Links.
     link("eps-negative", "`eps=-1`", {"eps": "-1"}, "`eps=-1` (negative: using 0)",
-         {EPS: 0.0, state.GALLERY_INDEX: 7, state.MODELS: ["base"]}, LINK_KEPT.replace("eps 0.3", "eps 0")),
+         {EPS: 0.0, keys.GALLERY_INDEX: 7, keys.MODELS: ["base"]}, LINK_KEPT.replace("eps 0.3", "eps 0")),
     link("eps-huge", "`eps=1e9`", {"eps": "1e9"}, "`eps=1e9` (above the L-inf maximum 1: using 1)",
-         {EPS: 1.0, state.GALLERY_INDEX: 7, state.MODELS: ["base"]}, LINK_KEPT.replace("eps 0.3", "eps 1")),
+         {EPS: 1.0, keys.GALLERY_INDEX: 7, keys.MODELS: ["base"]}, LINK_KEPT.replace("eps 0.3", "eps 1")),
     link("eps-nan", "`eps=nan`", {"eps": "nan"}, "`eps=nan` (not a number)",
-         {EPS: 0.2, state.GALLERY_INDEX: 7, state.MODELS: ["base"]}, LINK_KEPT.replace("eps 0.3", "eps 0.2")),
+         {EPS: 0.2, keys.GALLERY_INDEX: 7, keys.MODELS: ["base"]}, LINK_KEPT.replace("eps 0.3", "eps 0.2")),
     link("norm-unknown", "`norm=foo`", {"norm": "foo"}, "`norm=foo` (unknown norm: use linf, l2 or l1)",
-         {state.NORM: Norm.LINF, EPS: 0.3, state.GALLERY_INDEX: 7, state.MODELS: ["base"]}, LINK_KEPT),
+         {keys.NORM: Norm.LINF, EPS: 0.3, keys.GALLERY_INDEX: 7, keys.MODELS: ["base"]}, LINK_KEPT),
     link("digit-negative", "`digit=-1`", {"digit": "-1"}, "`digit=-1` (out of range 0-499)",
-         {EPS: 0.3, state.MODELS: ["base"]}, LINK_KEPT.replace(", digit 7", "")),
+         {EPS: 0.3, keys.MODELS: ["base"]}, LINK_KEPT.replace(", digit 7", "")),
     link("digit-huge", "`digit=1000000000` (10**9)", {"digit": str(10**9)}, "`digit=1000000000` (far too large)",
-         {EPS: 0.3, state.MODELS: ["base"]}, LINK_KEPT.replace(", digit 7", "")),
+         {EPS: 0.3, keys.MODELS: ["base"]}, LINK_KEPT.replace(", digit 7", "")),
     link("digit-superscript", "`digit=²`", {"digit": "²"}, "`digit=²` (not a whole number)",
-         {EPS: 0.3, state.MODELS: ["base"]}, LINK_KEPT.replace(", digit 7", "")),
+         {EPS: 0.3, keys.MODELS: ["base"]}, LINK_KEPT.replace(", digit 7", "")),
     link("digit-5000-digits", "a 5,000-digit `digit`", {"digit": "9" * 5000}, "(5,000 characters: too long)",
-         {EPS: 0.3, state.MODELS: ["base"]}, LINK_KEPT.replace(", digit 7", "")),
+         {EPS: 0.3, keys.MODELS: ["base"]}, LINK_KEPT.replace(", digit 7", "")),
     link("models-path", "`models=../../etc/passwd`", {"models": "../../etc/passwd"},
-         "`models=../../etc/passwd` (no model of this app)", {EPS: 0.3, state.GALLERY_INDEX: 7},
+         "`models=../../etc/passwd` (no model of this app)", {EPS: 0.3, keys.GALLERY_INDEX: 7},
          LINK_KEPT.replace("base, ", "") + "; the default models"),
     link("models-duplicated", "`models=base,base`", {"models": "base,base"},
-         "`models=base,base` (repeated base: using base)", {EPS: 0.3, state.GALLERY_INDEX: 7, state.MODELS: ["base"]},
+         "`models=base,base` (repeated base: using base)", {EPS: 0.3, keys.GALLERY_INDEX: 7, keys.MODELS: ["base"]},
          LINK_KEPT),
     link("drawing-malformed", "`input=draw&drawing=<garbage>`", {"input": "draw", "drawing": "<b>not-a-drawing"},
-         "`drawing=<b>not-a-drawing` (not an encoded drawing)", {EPS: 0.3, state.INPUT_MODE: state.DRAW},
+         "`drawing=<b>not-a-drawing` (not an encoded drawing)", {EPS: 0.3, keys.INPUT_MODE: keys.DRAW},
          "the rest of the link: Draw, base, eps 0.3; an empty canvas"),
     # Model files.
     Case("missing-weights", "model file", "a bundled weights file missing (robust.keras)",
@@ -375,10 +375,6 @@ def page_texts(at: AppTest, element: str) -> list[str]:
     return [str(item.value) for item in getattr(at, element)]
 
 
-def verdicts(at: AppTest) -> list[str]:
-    return [re.sub(r"<[^>]+>", "", m.value) for m in at.markdown if "advdemo-verdict" in m.value]
-
-
 def shows(at: AppTest, case: Case) -> None:
     """The case's message is on the page, in its element; no exception anywhere on it."""
     assert not at.exception, [exception.value for exception in at.exception]
@@ -390,20 +386,20 @@ def input_page(mode: str) -> AppTest:
     """The page after a user chose gallery digit KEPT_DIGIT and eps KEPT_EPS (base only, the cheap curves tab),
     then switched to ``mode``."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    for key, value in {state.VIEW: VIEW_CURVES, state.MODELS: ["base"], state.GALLERY_INDEX: KEPT_DIGIT,
+    for key, value in {keys.VIEW: VIEW_CURVES, keys.MODELS: ["base"], keys.GALLERY_INDEX: KEPT_DIGIT,
                        EPS: KEPT_EPS}.items():
         at.session_state[key] = value
     rerun(at)
     assert f"gallery digit {KEPT_DIGIT} " in "\n".join(page_texts(at, "markdown")) and len(verdicts(at)) == 1
-    at.radio(key=state.INPUT_MODE).set_value(mode)
+    at.radio(key=keys.INPUT_MODE).set_value(mode)
     return rerun(at)
 
 
 def assert_input_kept(at: AppTest) -> None:
     """The eps and the models chosen before are still set, and the gallery digit comes back with its verdict."""
     assert at.slider(key=EPS).value == pytest.approx(KEPT_EPS)
-    assert at.multiselect(key=state.MODELS).value == ["base"]
-    at.radio(key=state.INPUT_MODE).set_value(state.GALLERY)
+    assert at.multiselect(key=keys.MODELS).value == ["base"]
+    at.radio(key=keys.INPUT_MODE).set_value(keys.GALLERY)
     rerun(at)
     assert f"gallery digit {KEPT_DIGIT} " in "\n".join(page_texts(at, "markdown"))
     assert len(verdicts(at)) == 1 and at.slider(key=EPS).value == pytest.approx(KEPT_EPS)
@@ -412,15 +408,15 @@ def assert_input_kept(at: AppTest) -> None:
 @needs_models
 @pytest.mark.parametrize("case", cases("drawing"))
 def test_a_bad_drawing(case: Case):
-    """Fed as the canvas's pixels (``state.INJECTED_DRAWING``): the page's own drawing code then decides."""
-    at = input_page(state.DRAW)
-    at.session_state[state.INJECTED_DRAWING] = case.data() if callable(case.data) else case.data
+    """Fed as the canvas's pixels (``keys.INJECTED_DRAWING``): the page's own drawing code then decides."""
+    at = input_page(keys.DRAW)
+    at.session_state[keys.INJECTED_DRAWING] = case.data() if callable(case.data) else case.data
     rerun(at)
     shows(at, case)
     if case.id == "empty-canvas":
-        assert verdicts(at) == [] and state.DRAWN_DIGIT not in at.session_state
+        assert verdicts(at) == [] and keys.DRAWN_DIGIT not in at.session_state
     else:  # kept, to be drawn over; the models' answers shown without a verdict
-        assert at.session_state[state.DRAWN_DIGIT] is not None
+        assert at.session_state[keys.DRAWN_DIGIT] is not None
         assert verdicts(at) and all(text.startswith("NO VERDICT: not a digit") for text in verdicts(at))
     assert_input_kept(at)
 
@@ -431,8 +427,8 @@ def test_a_bad_upload(case: Case):
     """Fed through the page's file uploader: the page's ``inputs.handle_upload`` decides."""
     name, make = case.data
     data = make()
-    at = input_page(state.UPLOAD)
-    at.file_uploader(key=state.UPLOAD_FILE).set_value((name, data, "application/octet-stream"))
+    at = input_page(keys.UPLOAD)
+    at.file_uploader(key=keys.UPLOAD_FILE).set_value((name, data, "application/octet-stream"))
     rerun(at)
     shows(at, case)
     if case.accepted:
@@ -450,7 +446,7 @@ def test_a_bad_upload(case: Case):
 def test_a_hostile_link(case: Case):
     """A new session opened on the link: one note says what was ignored or adjusted; the rest of the link is used."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.session_state[state.VIEW] = VIEW_CURVES
+    at.session_state[keys.VIEW] = VIEW_CURVES
     at.query_params.update(case.data)
     rerun(at)
     shows(at, case)
@@ -460,7 +456,7 @@ def test_a_hostile_link(case: Case):
         assert at.session_state[key] == (pytest.approx(value) if isinstance(value, float) else value), key
     if case.data["digit"] != "7":  # refused: the page opens on its default digit
         default = default_gallery_index(load_gallery(PRETRAINED_DIR / "gallery.npz"))
-        assert at.session_state[state.GALLERY_INDEX] == default
+        assert at.session_state[keys.GALLERY_INDEX] == default
     if case.data.get("input") == "draw":
         assert EMPTY_CANVAS_PROMPT in page_texts(at, "info") and verdicts(at) == []
     else:
@@ -475,13 +471,13 @@ def test_a_broken_model_file(case: Case, tmp_path, monkeypatch):
     query, still_attacked, untouched = case.data(tmp_path, monkeypatch)
     before = {path: path.read_bytes() for path in untouched}
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.session_state[state.VIEW] = VIEW_CURVES
+    at.session_state[keys.VIEW] = VIEW_CURVES
     at.query_params.update(query)
     rerun(at)
     shows(at, case)
     [error] = [text for text in page_texts(at, "error") if case.shows in text]
     assert "The app carries on with the other models." in error
-    assert at.multiselect(key=state.MODELS).value == still_attacked and len(verdicts(at)) == len(still_attacked)
+    assert at.multiselect(key=keys.MODELS).value == still_attacked and len(verdicts(at)) == len(still_attacked)
     assert {path: path.read_bytes() for path in untouched} == before
 
 
@@ -492,8 +488,8 @@ def test_a_model_name_with_a_path(case: Case, tmp_path, monkeypatch):
     monkeypatch.setenv("ADVDEMO_HOME", str(tmp_path / "home"))
     training.job_manager.clear()
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.session_state[state.VIEW] = VIEW_CURVES
-    at.session_state[state.MODELS] = ["base"]
+    at.session_state[keys.VIEW] = VIEW_CURVES
+    at.session_state[keys.MODELS] = ["base"]
     rerun(at)
     at.sidebar.text_input(key=training.NAME).set_value(case.data)
     at.sidebar.button(key="train_start").click()

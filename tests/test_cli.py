@@ -16,12 +16,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from advdemo import cards, evaluate, evaluation, gallery, strongest, train
-from advdemo.config import Norm, RegularizerLoss
+from advdemo import evaluate, evaluation, gallery, train
+from advdemo.configs import EVALUATION_BUDGET, Norm, RegularizerLoss
+from advdemo.configs.recipes import RECIPES
 from advdemo.evaluation import STANDARD_SUITE, SWEEP_EPSILONS, AttackSpec, sanity_checks, sweep_suite
-from advdemo.models import load_model, save_model
-from advdemo.recipes import RECIPES
-from advdemo.strongest import StrongestConfig
+from advdemo.models import cards, load_model, save_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 METRIC_KEYS = {"attack", "norm", "eps", "steps", "step_size", "restarts", "source", "budget", "n", "accuracy"}
@@ -160,7 +159,7 @@ def test_evaluate_only_converges_the_named_strongest_figures_and_keeps_the_rest_
     model_path.write_bytes(workspace["out"].read_bytes())
     card = json.loads(workspace["out"].with_suffix(".json").read_text())
     kept = AttackSpec.pgd(0.2).as_entry(64, 0.1234)
-    old_budget = AttackSpec.strongest(0.3, budget=dataclasses.replace(strongest.EVALUATION_BUDGET, target_classes=1,
+    old_budget = AttackSpec.strongest(0.3, budget=dataclasses.replace(EVALUATION_BUDGET, target_classes=1,
                                                                       square_queries=300)).as_entry(64, 0.9)
     card["metrics"] = [kept, old_budget]
     model_path.with_suffix(".json").write_text(json.dumps(card))
@@ -291,7 +290,7 @@ def entries(figures: dict[AttackSpec, float], n: int = 10_000) -> list[dict]:
     """Card entries (as JSON gives them back); the strongest figures with a passed doubling check."""
     converged = {"passed": True, "moved_points": 0.0, "tolerance_points": 0.5, "n": n, "enough": "budget", "runs": []}
     return json.loads(json.dumps([dict(spec.as_entry(n, value), **({"doubling_check": converged}
-                                                                   if spec.attack == "strongest" else {}))
+                                                                   if spec.kind == "strongest" else {}))
                                   for spec, value in figures.items()]))
 
 
@@ -382,7 +381,7 @@ def test_sanity_checks_tolerate_random_start_noise():
 
 
 def test_sanity_checks_skip_what_was_not_measured():
-    partial = {spec: value for spec, value in HEALTHY.items() if spec.attack in ("none", "fgsm")}
+    partial = {spec: value for spec, value in HEALTHY.items() if spec.kind in ("none", "fgsm")}
     checks = sanity_checks(entries(partial))
     assert [check["check"] for check in checks] == ["FGSM accuracy falls as eps grows",
                                                     "transfer attack never beats white-box"]
@@ -427,19 +426,16 @@ def test_evaluate_measures_clean_accuracy_and_needs_its_sources(tiny_splits, mak
     assert evaluation.find_entry(results, AttackSpec.fgsm(0.1)) is None
 
 
-def test_every_suite_spec_is_a_valid_attack():
-    for spec in (*STANDARD_SUITE, *sweep_suite()):
-        config = spec.config()
-        assert (config is None) == (spec.attack == "none")
-        if isinstance(config, StrongestConfig):
-            assert (config.epsilon, config.norm, config.apgd_steps) == (spec.eps, spec.norm, spec.steps)
-            assert (config.target_classes, config.queries) == (spec.targets, spec.queries)
-        elif config is not None:
-            assert config.epsilon == pytest.approx(spec.eps) and config.adv_grad_norm is spec.norm
-            assert config.pgd_iterations == spec.steps and config.restarts == spec.restarts
+def test_every_suite_spec_survives_its_card_entry():
+    """A card entry names its attack in plain fields; reading it back gives the very attack that was run."""
+    for spec in (*STANDARD_SUITE, *sweep_suite(strongest=True)):
+        entry = json.loads(json.dumps(spec.as_entry(100, 0.5)))
+        assert AttackSpec.from_entry(entry) == spec, entry
+        if spec.kind == "strongest":
+            assert spec.attack == dataclasses.replace(EVALUATION_BUDGET, norm=spec.norm, epsilon=spec.eps)
     sweeps = sweep_suite()
     assert len(sweeps) == 2 * sum(len(epsilons) for epsilons in SWEEP_EPSILONS.values())
-    assert all(spec.restarts == 1 and spec.steps in (1, 40) for spec in sweeps)
+    assert all(spec.attack.restarts == 1 and spec.attack.pgd_iterations in (1, 40) for spec in sweeps)
 
 
 # --- model cards -----------------------------------------------------------------------------------------------------

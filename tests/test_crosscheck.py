@@ -52,9 +52,9 @@ import pytest
 import tensorflow as tf
 
 import advdemo
-from advdemo import strongest
-from advdemo.attacks import attack
-from advdemo.config import AttackConfig
+from advdemo.attacks import strongest
+from advdemo.attacks.gradient import attack
+from advdemo.configs import EVALUATION_BUDGET, AttackConfig
 from advdemo.data import load_mnist
 from advdemo.models import load_model
 
@@ -222,7 +222,7 @@ def test_strongest_attack_is_at_least_as_strong_as_the_references(name, norm, ep
     reference, steps = reference_accuracy(model, images, labels, norm, epsilon)
 
     keras.utils.set_random_seed(0)
-    budget = dataclasses.replace(strongest.EVALUATION_BUDGET, norm=norm, epsilon=epsilon)
+    budget = dataclasses.replace(EVALUATION_BUDGET, norm=norm, epsilon=epsilon)
     adversarial = strongest.strongest_attack(model, images, labels, budget)
     assert adversarial.dtype == np.float32
     assert_in_ball(adversarial, images, epsilon, norm)

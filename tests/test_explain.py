@@ -17,21 +17,21 @@ import pytest
 from apptest_support import APP, TIMEOUT
 from streamlit.testing.v1 import AppTest
 
-from advdemo import PRETRAINED_DIR, recipes, strongest
-from advdemo.config import AttackConfig, Norm
+from advdemo import PRETRAINED_DIR
+from advdemo.configs import EVALUATION_BUDGET, QUICK_BUDGET, AttackConfig, Norm, StrongestConfig, recipes
 from advdemo.evaluation import AttackSpec
-from advdemo.ui import explain, state
+from advdemo.ui import explain, keys
 from advdemo.ui.results import VIEW_CURVES
 
 #: Generous: the first run imports TensorFlow on a busy machine.
-L1_ONLY_GRADIENTS = dataclasses.replace(strongest.EVALUATION_BUDGET, norm=Norm.L1, sparse_rs_queries=0)
+L1_ONLY_GRADIENTS = dataclasses.replace(EVALUATION_BUDGET, norm=Norm.L1, sparse_rs_queries=0)
 
 
 def entry(spec: AttackSpec, accuracy: float, n: int = 10_000, converged: bool = True) -> dict[str, Any]:
     """A card entry, as ``python -m advdemo.evaluate --write-card`` writes it (a strongest figure with a passed
     doubling check unless ``converged`` is false)."""
     found = spec.as_entry(n, accuracy)
-    if spec.attack == "strongest" and converged:
+    if spec.kind == "strongest" and converged:
         found["doubling_check"] = {"passed": True, "moved_points": 0.2, "tolerance_points": 0.5, "n": n,
                                    "enough": spec.budget(), "runs": []}
     return found
@@ -189,9 +189,9 @@ def test_a_missing_figure_drops_its_sentence(breakage):
 
 
 def test_budgets_and_recipes_are_read_from_the_code(monkeypatch):
-    monkeypatch.setattr(strongest, "APP_BUDGET", strongest.StrongestConfig(
+    monkeypatch.setattr(explain, "APP_BUDGET", StrongestConfig(
         apgd_steps=77, target_classes=4, square_queries=123, sparse_rs_queries=456))
-    monkeypatch.setattr(strongest, "EVALUATION_BUDGET", strongest.StrongestConfig(
+    monkeypatch.setattr(explain, "EVALUATION_BUDGET", StrongestConfig(
         apgd_steps=88, target_classes=5, square_queries=234, sparse_rs_queries=567))
     changed = dict(recipes.RECIPES)
     robust, tutorial = changed["robust"], changed["tutorial"]
@@ -226,7 +226,7 @@ def cards_figure(card: dict[str, Any], **fields: Any) -> float | None:
 def strongest_figure(card: dict[str, Any], eps: float, norm: Norm) -> float | None:
     """An independent look-up of the strongest figure the page shows: at the cards' budget if the card has it,
     else at the largest sample among those measured with a random search at another budget."""
-    budget = dataclasses.replace(strongest.EVALUATION_BUDGET, norm=norm)
+    budget = dataclasses.replace(EVALUATION_BUDGET, norm=norm)
     exact = cards_figure(card, attack="strongest", norm=norm.value, eps=eps, steps=budget.apgd_steps,
                          targets=budget.target_classes, queries=budget.queries, source="white-box")
     if exact is not None:
@@ -275,7 +275,7 @@ def test_the_figures_match_the_bundled_cards():
 @pytest.mark.skipif(not (PRETRAINED_DIR / "base.keras").is_file(), reason="needs the bundled models")
 def test_the_app_shows_the_panel_under_the_intro():
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.session_state[state.VIEW] = VIEW_CURVES
+    at.session_state[keys.VIEW] = VIEW_CURVES
     at.run()
     assert not at.exception, [exception.value for exception in at.exception]
     (expander,) = [expander for expander in at.expander if expander.label == explain.EXPANDER]
@@ -302,7 +302,7 @@ def test_a_strongest_figure_without_a_passed_doubling_check_is_marked_and_explai
     """An old card's figure (another budget, no doubling check) is still shown, marked †, with the caption that
     says a stronger attack may lower it; the converged figure of the same card is not marked."""
     cards = synthetic_cards()
-    old_budget = dict(entry(AttackSpec.strongest(0.3, budget=strongest.QUICK_BUDGET), 0.7210, n=10_000,
+    old_budget = dict(entry(AttackSpec.strongest(0.3, budget=QUICK_BUDGET), 0.7210, n=10_000,
                             converged=False))
     cards["robust"]["metrics"] = [item for item in cards["robust"]["metrics"]
                                   if not (item["attack"] == "strongest" and item["eps"] == 0.3)] + [old_budget]
@@ -313,3 +313,14 @@ def test_a_strongest_figure_without_a_passed_doubling_check_is_marked_and_explai
     assert f"**{percent(0.3912)}**\\*. " in tutorial_line  # converged: no mark
     assert any("doubling check failed or was not run" in caption.value for caption in at.caption)
     assert not any("doubling check" in caption.value for caption in render(synthetic_cards()).caption)
+
+
+def test_the_proof_tab_sets_each_certified_figure_beside_the_strongest_attack():
+    """The certified figure at each eps is quoted with the strongest figure at the same eps, from the card."""
+    cards = synthetic_cards()
+    cards["robust"]["certified"] = [{"certificate": "IBP", "norm": "linf", "eps": 0.3, "n": 10_000, "accuracy": 0.0321},
+                                    {"certificate": "IBP", "norm": "linf", "eps": 0.2, "n": 10_000, "accuracy": 0.0456}]
+    text = tab_text(render(cards), "A proof")
+    assert "**robust**: L-inf 0.2: certified 4.6%, strongest attack 91.1%; L-inf 0.3: certified 3.2%, strongest " \
+           "attack 65.4%" in text
+    assert "**tutorial**" not in text  # no certified figures in its card: nothing to set side by side

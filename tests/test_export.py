@@ -10,17 +10,18 @@ import re
 
 import numpy as np
 import pytest
-from apptest_support import APP, TIMEOUT, needs_models
+from apptest_support import needs_models, start
 from PIL import Image
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from advdemo import PRETRAINED_DIR, export
+from advdemo import PRETRAINED_DIR
 from advdemo.data import load_gallery
+from advdemo.demo import analysis, export, figures
+from advdemo.demo.analysis import Outcome, Scenario
 from advdemo.models import load_model
-from advdemo.ui import analysis, downloads, figures, resources, state
-from advdemo.ui.analysis import Outcome, Scenario
+from advdemo.ui import downloads, resources
 from advdemo.ui.inputs import default_gallery_index
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -144,15 +145,6 @@ def fresh_rounding_checks():
     resources.rounding_check.clear()
     yield
     resources.rounding_check.clear()
-
-
-def start() -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.session_state[state.VIEW] = state.VIEW_CURVES
-    at.session_state[state.MODELS] = ["base", "robust"]
-    at.run()
-    assert not at.exception, [exception.value for exception in at.exception]
-    return at
 
 
 def rounding_warnings(at: AppTest) -> list[str]:

@@ -1,4 +1,4 @@
-"""advdemo.jobs: a training job trains, saves once, measures, and reports progress with an ETA; a cancel while
+"""advdemo.training.jobs: a training job trains, saves once, measures, and reports progress with an ETA; a cancel while
 training writes nothing, a cancel while measuring keeps the model; one job at a time per server."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from advdemo.config import AdvRegConfig, AttackConfig, Norm, TrainConfig
-from advdemo.jobs import (
+from advdemo.configs import AdvRegConfig, AttackConfig, Norm, TrainConfig
+from advdemo.training.jobs import (
     CURVE_EPSILONS,
     EVALUATION_SUITE,
     Busy,

@@ -61,7 +61,7 @@ def test_save_load_round_trip_gives_identical_predictions(cnn_and_inputs, tmp_pa
 def test_predictions_are_compiled_once_per_model_for_every_batch_size(cnn_and_inputs):
     """One trace per model, whatever the batch sizes (the app's first page asks for 2, then 1: two traces per
     model before), and the logits those of the model itself."""
-    from advdemo import models
+    from advdemo.models import network as models
 
     _, images = cnn_and_inputs
     model = build_cnn()  # a model no other test has compiled

@@ -1,4 +1,4 @@
-"""advdemo.norms against hand computations and brute-force numpy references (NSL 1.4.0 semantics)."""
+"""advdemo.attacks.norms against hand computations and brute-force numpy references (NSL 1.4.0 semantics)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from advdemo import norms
-from advdemo.config import Norm
+from advdemo.attacks import norms
+from advdemo.configs import Norm
 
 
 def direction(gradient, norm: Norm) -> np.ndarray:

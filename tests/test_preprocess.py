@@ -1,4 +1,4 @@
-"""MNIST-style preprocessing of drawings and uploads (advdemo.preprocess): layout, inversion, emptiness, errors."""
+"""MNIST-style preprocessing of drawings and uploads (advdemo.data.preprocess): layout, inversion, emptiness, errors."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from advdemo import preprocess
-from advdemo.preprocess import EmptyImageError, ImageError
+from advdemo.data import preprocess
+from advdemo.data.preprocess import EmptyImageError, ImageError
 
 
 def canvas(height: int = 280, width: int = 280) -> np.ndarray:

@@ -3,7 +3,7 @@ parameter, the norm, eps and attack above the results (the sidebar's own widgets
 confidence bars with a legend for the "before the attack" tick, and, under each verdict, the smallest eps that
 fools the model on this digit and whether the change can be seen.
 
-The pure parts (``advdemo.ui.thresholds``, ``charts.confidence_bars``) are tested directly; the page through
+The pure parts (``advdemo.demo.thresholds``, ``charts.confidence_bars``) are tested directly; the page through
 ``streamlit.testing.v1.AppTest`` (see ``tests/test_app.py`` for its style). The browser side (the verdict on one
 1280x720 screen after moving eps) is ``tests/e2e/test_presentation_browser.py``.
 """
@@ -15,12 +15,13 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-from apptest_support import APP, TIMEOUT, needs_models, rerun
+from apptest_support import heading, needs_models, new_app, query_of, rerun, start, verdicts
 from streamlit.testing.v1 import AppTest
 
-from advdemo.config import Norm
-from advdemo.ui import charts, state, style, thresholds
-from advdemo.ui.analysis import Method, Outcome
+from advdemo.configs import Norm
+from advdemo.demo import charts, thresholds
+from advdemo.demo.analysis import Method, Outcome
+from advdemo.ui import keys, style
 from advdemo.ui.results import VIEW_CURVES, VIEW_SWEEP
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -102,7 +103,7 @@ def test_the_confidence_bars_are_styled_by_the_apps_css():
 def test_the_sweep_chart_is_valid_vega_lite_with_a_line_per_model_a_cross_where_fooled_and_the_sliders_line():
     import altair as alt
 
-    from advdemo.ui.analysis import Sweep
+    from advdemo.demo.analysis import Sweep
 
     sweep = Sweep(np.array([0.0, 0.1, 0.2]), 3,
                   {"base": np.array([0.9, 0.4, 0.1]), "robust": np.array([0.95, 0.9, 0.8])},
@@ -177,39 +178,11 @@ def test_visibility_says_when_a_change_can_be_seen():
 # ----------------------------------------------------------------------------------------------------------------
 # The page.
 
-def new_app(query: dict | None = None, **session: object) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    for key, value in session.items():
-        at.session_state[key] = value
-    if query:
-        at.query_params.update(query)
-    return at
-
-
-def start(query: dict | None = None, **session: object) -> AppTest:
-    """The app after its first run; the detail view is the cheap test-set curves unless a test says otherwise."""
-    session.setdefault(state.VIEW, VIEW_CURVES)
-    return rerun(new_app(query, **session))
-
-
-def query_of(at: AppTest) -> dict[str, str]:
-    return {name: at.query_params[name] if isinstance(at.query_params[name], str) else at.query_params[name][-1]
-            for name in at.query_params}
-
-
 def presentation_css_injected(at: AppTest) -> bool:
     return any(style.PRESENTATION_CSS.strip() in element.proto.body for element in at.get("html"))
 
 
-def heading(at: AppTest) -> str:
-    return next(header.value for header in at.subheader if header.value.startswith("2 ·"))
-
-
-def verdicts(at: AppTest) -> list[str]:
-    return [re.sub(r"<[^>]+>", "", m.value) for m in at.markdown if "advdemo-verdict" in m.value]
-
-
-def keys(widgets) -> list[str]:
+def widget_keys(widgets) -> list[str]:
     return [widget.key for widget in widgets]
 
 
@@ -217,25 +190,26 @@ def keys(widgets) -> list[str]:
 def test_presentation_mode_hides_the_chrome_moves_the_controls_and_survives_the_url():
     at = start({"models": "base"})
     assert not presentation_css_injected(at) and "present" not in query_of(at)
-    assert state.eps_key(Norm.LINF) in keys(at.sidebar.slider)
-    at.toggle(key=state.PRESENT).set_value(True)
+    assert keys.eps_key(Norm.LINF) in widget_keys(at.sidebar.slider)
+    at.toggle(key=keys.PRESENT).set_value(True)
     rerun(at)
     assert presentation_css_injected(at)
     assert re.search(r'\[data-testid="stAppDeployButton"\], \[data-testid="stMainMenu"\],\s*'
                      r'\[data-testid="stStatusWidget"\][^{]*\{ display: none !important; \}', style.PRESENTATION_CSS)
-    assert keys(at.sidebar.slider) == [] and state.eps_key(Norm.LINF) in keys(at.main.slider)
-    assert {state.NORM, state.METHOD} <= set(keys(at.main.radio)) and state.NORM not in keys(at.sidebar.radio)
+    assert widget_keys(at.sidebar.slider) == [] and keys.eps_key(Norm.LINF) in widget_keys(at.main.slider)
+    assert {keys.NORM, keys.METHOD} <= set(widget_keys(at.main.radio))
+    assert keys.NORM not in widget_keys(at.sidebar.radio)
     assert query_of(at)["present"] == "1"
     assert not [m for m in at.markdown if m.value.startswith("A small, deliberately chosen change")]  # no intro
     assert [e.label for e in at.expander][0].startswith("1 · Change the digit")  # the input folded away
 
-    again = rerun(new_app(query_of(at), **{state.VIEW: VIEW_CURVES}))  # a new session on that link
-    assert again.toggle(key=state.PRESENT).value is True and presentation_css_injected(again)
-    assert state.eps_key(Norm.LINF) in keys(again.main.slider) and verdicts(again) == verdicts(at)
-    again.toggle(key=state.PRESENT).set_value(False)
+    again = rerun(new_app(query_of(at), **{keys.VIEW: VIEW_CURVES}))  # a new session on that link
+    assert again.toggle(key=keys.PRESENT).value is True and presentation_css_injected(again)
+    assert keys.eps_key(Norm.LINF) in widget_keys(again.main.slider) and verdicts(again) == verdicts(at)
+    again.toggle(key=keys.PRESENT).set_value(False)
     rerun(again)
     assert not presentation_css_injected(again) and "present" not in query_of(again)
-    assert state.eps_key(Norm.LINF) in keys(again.sidebar.slider) and keys(again.main.slider) == []
+    assert keys.eps_key(Norm.LINF) in widget_keys(again.sidebar.slider) and widget_keys(again.main.slider) == []
 
 
 @needs_models
@@ -243,22 +217,22 @@ def test_the_controls_above_the_results_are_the_sidebars_own():
     """The norm, eps and attack set in the sidebar carry over to the row above the results and back: the same
     session-state keys, one widget each."""
     at = start({"models": "base"})
-    at.sidebar.slider(key=state.eps_key(Norm.LINF)).set_value(0.3)
+    at.sidebar.slider(key=keys.eps_key(Norm.LINF)).set_value(0.3)
     rerun(at)
-    at.toggle(key=state.PRESENT).set_value(True)
+    at.toggle(key=keys.PRESENT).set_value(True)
     rerun(at)
-    assert at.main.slider(key=state.eps_key(Norm.LINF)).value == pytest.approx(0.3)
+    assert at.main.slider(key=keys.eps_key(Norm.LINF)).value == pytest.approx(0.3)
     assert heading(at) == "2 · The attack: FGSM L-inf ε = 0.3, white-box"
-    at.main.slider(key=state.eps_key(Norm.LINF)).set_value(0.1)
-    at.main.radio(key=state.METHOD).set_value(Method.PGD)
+    at.main.slider(key=keys.eps_key(Norm.LINF)).set_value(0.1)
+    at.main.radio(key=keys.METHOD).set_value(Method.PGD)
     rerun(at)
     assert heading(at) == "2 · The attack: PGD-40 L-inf ε = 0.1, white-box"
-    assert at.session_state[state.eps_key(Norm.LINF)] == pytest.approx(0.1)
+    assert at.session_state[keys.eps_key(Norm.LINF)] == pytest.approx(0.1)
     assert query_of(at)["eps"] == "0.1" and query_of(at)["attack"] == "pgd"
-    at.toggle(key=state.PRESENT).set_value(False)
+    at.toggle(key=keys.PRESENT).set_value(False)
     rerun(at)
-    assert at.sidebar.slider(key=state.eps_key(Norm.LINF)).value == pytest.approx(0.1)
-    assert at.sidebar.radio(key=state.METHOD).value == Method.PGD
+    assert at.sidebar.slider(key=keys.eps_key(Norm.LINF)).value == pytest.approx(0.1)
+    assert at.sidebar.radio(key=keys.METHOD).value == Method.PGD
     assert heading(at) == "2 · The attack: PGD-40 L-inf ε = 0.1, white-box"
 
 
@@ -266,7 +240,7 @@ def test_the_controls_above_the_results_are_the_sidebars_own():
 def test_each_verdict_says_the_smallest_eps_that_fools_it_and_that_eps_does():
     """On the default (hard) digit with the sweep open: base's line names an eps; at it the badge says FOOLED, one
     slider step below HELD. With another tab open, the line says where to look. And a visibility line each."""
-    at = start({"models": "base"}, **{state.VIEW: VIEW_SWEEP})
+    at = start({"models": "base"}, **{keys.VIEW: VIEW_SWEEP})
     line = next(m.value for m in at.markdown if m.value.startswith("Smallest ε that fools it"))
     found = re.fullmatch(r"Smallest ε that fools it on this digit: \*\*([\d.]+)\*\* \(it holds at ([\d.]+)\)\.", line)
     assert found, line
@@ -274,10 +248,10 @@ def test_each_verdict_says_the_smallest_eps_that_fools_it_and_that_eps_does():
     assert fooled - held == pytest.approx(0.01)
     assert any(c.value.startswith("**Visible**, a grey haze") for c in at.caption)  # default eps 0.2
     for eps, badge in ((fooled, "✗ FOOLED"), (held, "✓ HELD")):
-        at.slider(key=state.eps_key(Norm.LINF)).set_value(eps)
+        at.slider(key=keys.eps_key(Norm.LINF)).set_value(eps)
         rerun(at)
         assert verdicts(at)[0].startswith(badge), (eps, verdicts(at))
-    at.slider(key=state.eps_key(Norm.LINF)).set_value(0.02)
+    at.slider(key=keys.eps_key(Norm.LINF)).set_value(0.02)
     rerun(at)
     assert any(c.value.startswith("**Hard to see**") for c in at.caption)
     curves = start({"models": "base"})

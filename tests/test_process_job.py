@@ -1,4 +1,4 @@
-"""advdemo.jobs.ProcessJob: the app's training runs in a child process at a lower CPU priority, reports its
+"""advdemo.training.jobs.ProcessJob: the app's training runs in a child process at a lower CPU priority, reports its
 progress to the server, can be cancelled without writing anything, and a child that dies is reported, not waited
 for forever. Each test starts a real child (a fresh interpreter importing TensorFlow: a few seconds each)."""
 
@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from advdemo.config import TrainConfig
-from advdemo.jobs import CHILD_NICENESS, ProcessJob, State, TrainingRequest, user_model_job
+from advdemo.configs import TrainConfig
+from advdemo.training.jobs import CHILD_NICENESS, ProcessJob, State, TrainingRequest, user_model_job
 
 WAIT_SECONDS = 240
 

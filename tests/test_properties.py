@@ -39,10 +39,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image, PngImagePlugin
 
-from advdemo import attacks, norms, preprocess, sparse_rs, square
-from advdemo.config import AttackConfig, AttackLoss, Direction, Norm
-from advdemo.preprocess import EmptyImageError, ImageError, Preprocessed
-from advdemo.strongest import StrongestConfig, strongest_attack
+from advdemo.attacks import gradient as attacks
+from advdemo.attacks import norms, sparse_rs, square
+from advdemo.attacks.strongest import strongest_attack
+from advdemo.configs import AttackConfig, AttackLoss, Direction, Norm, StrongestConfig
+from advdemo.data import preprocess
+from advdemo.data.preprocess import EmptyImageError, ImageError, Preprocessed
 
 RELATIVE = 1e-5
 PIXEL_ROUNDING = 2.0 ** -23

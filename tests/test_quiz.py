@@ -1,4 +1,4 @@
-"""The classroom quiz: ``advdemo.quiz``'s rounds and scoring, and the app's "Quiz" tab
+"""The classroom quiz: ``advdemo.demo.quiz``'s rounds and scoring, and the app's "Quiz" tab
 (``streamlit.testing.v1.AppTest``): right and wrong answers move the score as they should, the image marked
 adversarial is the attacked one, and the reveal is the model's actual prediction.
 """
@@ -15,11 +15,12 @@ from PIL import Image
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from advdemo import PRETRAINED_DIR, quiz
+from advdemo import PRETRAINED_DIR
 from advdemo.data import load_gallery
+from advdemo.demo import analysis, charts, quiz
+from advdemo.demo.analysis import Scenario
 from advdemo.models import load_model
-from advdemo.ui import analysis, charts, state
-from advdemo.ui.analysis import Scenario
+from advdemo.ui import keys
 
 SEED = 7
 GALLERY_SIZE = 500
@@ -97,9 +98,9 @@ def media(monkeypatch) -> dict[str, bytes]:
 
 def start(**session: object) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.session_state[state.VIEW] = state.VIEW_QUIZ
-    at.session_state[state.MODELS] = ["base"]
-    at.session_state[state.QUIZ_SEED] = SEED
+    at.session_state[keys.VIEW] = keys.VIEW_QUIZ
+    at.session_state[keys.MODELS] = ["base"]
+    at.session_state[keys.QUIZ_SEED] = SEED
     for key, value in session.items():
         at.session_state[key] = value
     return rerun(at)
@@ -138,13 +139,13 @@ def test_spot_the_attack_scores_and_marks_the_attacked_image(base, gallery, medi
     wrong = 1 - first.adversarial_position
     at.button(key=f"quiz_pick_{wrong}").click()
     rerun(at)
-    assert at.session_state[state.QUIZ_SCORE] == (0, 1)
+    assert at.session_state[keys.QUIZ_SCORE] == (0, 1)
     letter = quiz.POSITIONS[first.adversarial_position]
     assert reveal(at).startswith(f"**✗ Not this time: {letter} is the adversarial image.** base says "
                                  f"**{outcome.prediction}**")
     assert all(at.button(key=f"quiz_pick_{p}").disabled for p in (0, 1))  # one answer per round
     rerun(at)
-    assert at.session_state[state.QUIZ_SCORE] == (0, 1)  # a rerun scores nothing again
+    assert at.session_state[keys.QUIZ_SCORE] == (0, 1)  # a rerun scores nothing again
     assert "Score: 0 of 1 right (0%)" in " ".join(c.value for c in at.caption)
     at.button(key="quiz_next").click()
     rerun(at)
@@ -153,22 +154,22 @@ def test_spot_the_attack_scores_and_marks_the_attacked_image(base, gallery, medi
     assert not at.button(key="quiz_pick_0").disabled
     at.button(key=f"quiz_pick_{second.adversarial_position}").click()
     rerun(at)
-    assert at.session_state[state.QUIZ_SCORE] == (1, 2)
+    assert at.session_state[keys.QUIZ_SCORE] == (1, 2)
     assert reveal(at).startswith(f"**✓ Right: {quiz.POSITIONS[second.adversarial_position]} is the adversarial")
     at.button(key="quiz_restart").click()
     rerun(at)
-    assert at.session_state[state.QUIZ_SCORE] == (0, 0)
+    assert at.session_state[keys.QUIZ_SCORE] == (0, 0)
 
 
 @needs_models
 def test_predict_the_model_reveals_its_actual_answer(base, gallery):
-    at = start(**{state.QUIZ_KIND: quiz.Kind.PREDICT})
+    at = start(**{keys.QUIZ_KIND: quiz.Kind.PREDICT})
     first = quiz.new_round(quiz.Kind.PREDICT, SEED, 0, len(gallery))
     _, label, outcome = attacked(base, gallery, first)
     confidence = f"{outcome.adversarial_probs[outcome.prediction]:.0%}"
     at.button(key=f"quiz_guess_{outcome.prediction}").click()
     rerun(at)
-    assert at.session_state[state.QUIZ_SCORE] == (1, 1)
+    assert at.session_state[keys.QUIZ_SCORE] == (1, 1)
     assert reveal(at).startswith(f"**✓ Right: base says {outcome.prediction}** ({confidence}) on the attacked digit")
     assert f"(true digit {label};" in reveal(at)
     at.button(key="quiz_next").click()
@@ -178,5 +179,5 @@ def test_predict_the_model_reveals_its_actual_answer(base, gallery):
     guess = (outcome.prediction + 1) % 10
     at.button(key=f"quiz_guess_{guess}").click()
     rerun(at)
-    assert at.session_state[state.QUIZ_SCORE] == (1, 2)
+    assert at.session_state[keys.QUIZ_SCORE] == (1, 2)
     assert reveal(at).startswith(f"**✗ You said {guess}: base says {outcome.prediction}**")

@@ -1,4 +1,4 @@
-"""The model roster (``advdemo.registry``): bundled models, user models in ``$ADVDEMO_HOME/models``, safe names,
+"""The model roster (``advdemo.models.registry``): bundled models, user models in ``$ADVDEMO_HOME/models``, safe names,
 atomic saves, rename and delete, and corrupt files listed as warnings.
 
 Every test has its own ``ADVDEMO_HOME`` and ``ADVDEMO_PRETRAINED`` (fake bundled files) under ``tmp_path``.
@@ -9,16 +9,14 @@ model, so the whole file runs in seconds.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from advdemo import registry
-from advdemo.models import ModelFileError, load_model
-from advdemo.registry import (
-    BUNDLED_NAMES,
+from advdemo.models import ModelFileError, load_model, registry
+from advdemo.models.bundled import BUNDLED_NAMES
+from advdemo.models.registry import (
     USER_PALETTE,
     ModelExistsError,
     delete_user_model,
@@ -409,15 +407,13 @@ def test_delete_never_follows_a_link_out_of_the_user_folder(folders):
     assert snapshot(bundled) == before and (users / "sneaky.keras").is_symlink()
 
 
-def test_removed_constants_now_come_from_the_registry():
-    """The report's rows and the loader's rebuild hint read the registry's bundled names."""
-    import inspect
-
-    from advdemo import models, report
-
-    assert inspect.signature(report.metrics_table).parameters["models"].default == BUNDLED_NAMES
-    assert "--recipe tutorial" in models._rebuild_hint(Path("pretrained/tutorial.keras"))
-    # the masked model has no recipe of its own: the tutorial's, with seed 1
-    assert ("`python -m advdemo.train --recipe tutorial --seed 1 --out pretrained/masked.keras`"
-            in models._rebuild_hint(Path("pretrained/masked.keras")))
-    assert "--recipe" not in models._rebuild_hint(Path(os.path.join("somewhere", "mine.keras")))
+def test_a_missing_model_file_says_how_to_rebuild_it(tmp_path):
+    """A bundled model's missing file names its exact training command (the masked model: the tutorial's recipe
+    with seed 1); any other name gets the generic one."""
+    with pytest.raises(ModelFileError, match=r"--recipe tutorial --out .*tutorial\.keras"):
+        load_model(tmp_path / "tutorial.keras")
+    with pytest.raises(ModelFileError, match=r"--recipe tutorial --seed 1 --out .*masked\.keras`"):
+        load_model(tmp_path / "masked.keras")
+    with pytest.raises(ModelFileError) as error:
+        load_model(tmp_path / "mine.keras")
+    assert "--recipe" not in str(error.value) and "python -m advdemo.train --out" in str(error.value)

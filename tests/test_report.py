@@ -7,9 +7,8 @@ import json
 import pytest
 
 from advdemo import report
-from advdemo.config import Norm
+from advdemo.configs import QUICK_BUDGET, Norm
 from advdemo.evaluation import AttackSpec
-from advdemo.strongest import QUICK_BUDGET
 
 
 def doubling(accuracies: list[float], passed: bool, n: int = 500) -> dict:

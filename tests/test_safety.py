@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from advdemo import registry
+from advdemo.models import registry
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = [REPO / "app.py", *sorted((REPO / "advdemo").rglob("*.py"))]
@@ -109,9 +109,9 @@ def test_the_confidence_bars_escape_and_hold_only_numbers():
 
     import numpy as np
 
-    from advdemo.config import Norm
-    from advdemo.ui import charts
-    from advdemo.ui.analysis import Outcome
+    from advdemo.configs import Norm
+    from advdemo.demo import charts
+    from advdemo.demo.analysis import Outcome
 
     probs = np.random.default_rng(0).dirichlet(np.ones(10)).astype(np.float32)
     bars = charts.confidence_bars(Outcome("<b>x</b>", probs, np.zeros((28, 28), np.float32), probs[::-1].copy(),

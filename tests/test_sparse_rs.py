@@ -1,4 +1,4 @@
-"""advdemo.sparse_rs: the L1 random search's contract (ball, range, margin never raised, seeded), its pixel
+"""advdemo.attacks.sparse_rs: the L1 random search's contract (ball, range, margin never raised, seeded), its pixel
 budget by hand, and the reason it is in the ensemble: it fools a thresholding model whose input gradient is zero,
 which APGD-L1 cannot move.
 """
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from advdemo import losses, sparse_rs
-from advdemo.attacks import attack
-from advdemo.config import AttackConfig, Norm
+from advdemo.attacks import losses, sparse_rs
+from advdemo.attacks.gradient import attack
+from advdemo.attacks.strongest import strongest_attack
+from advdemo.configs import EVALUATION_BUDGET, AttackConfig, Norm, StrongestConfig
 from advdemo.models import build_cnn
-from advdemo.strongest import EVALUATION_BUDGET, StrongestConfig, strongest_attack
 
 
 def l1(delta: np.ndarray) -> np.ndarray:

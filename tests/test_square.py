@@ -1,4 +1,4 @@
-"""advdemo.square: the Square Attack's contract (ball, range, margin never raised), the paper's schedule and
+"""advdemo.attacks.square: the Square Attack's contract (ball, range, margin never raised), the paper's schedule and
 patterns by hand, and the reason it is in the ensemble: it fools a model whose input gradient is zero.
 
 Small random images and a small random CNN keep every test to a few seconds.
@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from advdemo import attacks, losses, square
-from advdemo.config import AttackConfig, Norm
+from advdemo.attacks import gradient as attacks
+from advdemo.attacks import losses, square
+from advdemo.configs import AttackConfig, Norm
 from advdemo.models import build_cnn
 
 EPSILONS = {Norm.LINF: 0.1, Norm.L2: 1.0}

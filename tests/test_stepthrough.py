@@ -1,4 +1,4 @@
-"""PGD step by step: ``advdemo.attacks.pgd_trajectory`` retraces ``attack`` exactly, every step stays in
+"""PGD step by step: ``advdemo.attacks.gradient.pgd_trajectory`` retraces ``attack`` exactly, every step stays in
 the eps-ball and the pixel range, the distances to the boundary are right by hand, and the app's "PGD step by step"
 tab moves through the steps and shows the model's answer at each (``streamlit.testing.v1.AppTest``).
 """
@@ -11,17 +11,18 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from apptest_support import APP, TIMEOUT, needs_models, rerun
+from apptest_support import needs_models, rerun, start
 from streamlit.testing.v1 import AppTest
 
 from advdemo import PRETRAINED_DIR
-from advdemo.attacks import attack, attack_tensor, pgd_trajectory
-from advdemo.config import AttackConfig, Norm
+from advdemo.attacks.gradient import attack, attack_tensor, pgd_trajectory
+from advdemo.attacks.norms import measure
+from advdemo.configs import AttackConfig, Norm
 from advdemo.data import load_gallery
+from advdemo.demo import analysis
+from advdemo.demo.analysis import ATTACK_SEED, Method, Scenario, Source
 from advdemo.models import load_model
-from advdemo.norms import measure
-from advdemo.ui import analysis, state
-from advdemo.ui.analysis import ATTACK_SEED, Method, Scenario, Source
+from advdemo.ui import keys
 from advdemo.ui.inputs import default_gallery_index
 from advdemo.ui.stepthrough import format_distance
 
@@ -147,13 +148,6 @@ def test_the_step_through_ends_on_section_2s_image(models, gallery):
 
 # --- the tab -----------------------------------------------------------------------------------------------------
 
-def start(**session: object) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    for key, value in session.items():
-        at.session_state[key] = value
-    return rerun(at)
-
-
 def shown_step(at: AppTest) -> tuple[int, int]:
     """(step, of how many) from the step's heading."""
     match = next(re.match(r"#### Step (\d+) of (\d+)", m.value) for m in at.markdown if m.value.startswith("#### Step"))
@@ -171,14 +165,14 @@ def distance_line(at: AppTest) -> str:
 @needs_models
 def test_the_tab_steps_plays_and_shows_the_models_answer(models, gallery):
     steps = 6
-    at = start(**{state.MODELS: ["base"], state.METHOD: Method.PGD, state.STEPS: steps, state.VIEW: state.VIEW_STEPS})
+    at = start(**{keys.MODELS: ["base"], keys.METHOD: Method.PGD, keys.STEPS: steps, keys.VIEW: keys.VIEW_STEPS})
     index = default_gallery_index(gallery)
     image, label = gallery.images[index, :, :, 0], int(gallery.labels[index])
     view = analysis.step_through(models, "base", image, label, Scenario(method=Method.PGD, steps=steps))
 
     def check(step: int) -> None:
         assert shown_step(at) == (step, steps)
-        assert at.slider(key=state.STEP_INDEX).value == step
+        assert at.slider(key=keys.STEP_INDEX).value == step
         assert answer(at).startswith(f"base says **{view.prediction(step)}** ({view.confidence(step):.0%})")
         assert distance_line(at).endswith(f"**{format_distance(view.distances[step])}** (L-inf)")
 
@@ -195,14 +189,14 @@ def test_the_tab_steps_plays_and_shows_the_models_answer(models, gallery):
     at.button(key="step_previous").click()
     rerun(at)
     check(2)
-    at.slider(key=state.STEP_INDEX).set_value(steps)
+    at.slider(key=keys.STEP_INDEX).set_value(steps)
     rerun(at)
     check(steps)
     assert at.button(key="step_next").disabled and not at.button(key="step_previous").disabled
     at.button(key="step_play").click()  # at the end, play starts again from the start: one step per run
     rerun(at)
     check(1)
-    assert at.session_state[state.STEP_PLAYING] and at.button(key="step_pause")
+    assert at.session_state[keys.STEP_PLAYING] and at.button(key="step_pause")
     rerun(at)  # what the timer does
     check(2)
     at.button(key="step_pause").click()
@@ -210,15 +204,15 @@ def test_the_tab_steps_plays_and_shows_the_models_answer(models, gallery):
     check(2)
     rerun(at)
     check(2)
-    assert not at.session_state[state.STEP_PLAYING]
+    assert not at.session_state[keys.STEP_PLAYING]
 
 
 @needs_models
 def test_the_strongest_attack_offers_pgd_instead():
-    at = start(**{state.MODELS: ["base"], state.METHOD: Method.STRONGEST, state.VIEW: state.VIEW_STEPS})
+    at = start(**{keys.MODELS: ["base"], keys.METHOD: Method.STRONGEST, keys.VIEW: keys.VIEW_STEPS})
     assert any("ensemble" in info.value for info in at.info)
     assert not [m for m in at.markdown if m.value.startswith("#### Step")]
     at.button(key="step_use_pgd").click()
     rerun(at)
-    assert at.radio(key=state.METHOD).value is Method.PGD
+    assert at.radio(key=keys.METHOD).value is Method.PGD
     assert shown_step(at) == (0, 40)

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from advdemo import attacks, losses, norms
-from advdemo.config import AdvRegConfig, AttackConfig, AttackLoss, Direction, Norm, RegularizerLoss
+from advdemo.attacks import gradient as attacks
+from advdemo.attacks import losses, norms
+from advdemo.attacks.strongest import strongest_attack
+from advdemo.configs import AdvRegConfig, AttackConfig, AttackLoss, Direction, Norm, RegularizerLoss, StrongestConfig
 from advdemo.evaluation import AttackSpec, find_entry, large_eps_spec, sanity_checks
-from advdemo.strongest import StrongestConfig, strongest_attack
 
 
 def linear_model(kernel: np.ndarray, bias: np.ndarray | None = None) -> keras.Model:
@@ -320,7 +321,7 @@ def numbered(n: int) -> np.ndarray:
 
 
 def test_converge_doubles_until_a_doubling_moves_the_figure_less_than_the_tolerance(monkeypatch):
-    from advdemo import strongest
+    from advdemo.attacks import strongest
     # 1,000 queries fool 500 of 1,000 images, 2,000 fool 560, 4,000 fool 563: the 2,000 budget is enough
     fake = BudgetFools(lambda queries: {1000: 500, 2000: 560, 4000: 563, 8000: 563}[queries])
     monkeypatch.setattr(strongest, "strongest_attack", fake)
@@ -336,7 +337,7 @@ def test_converge_doubles_until_a_doubling_moves_the_figure_less_than_the_tolera
 
 
 def test_converge_says_when_it_did_not_converge_and_doubles_only_on_the_checked_images(monkeypatch):
-    from advdemo import strongest
+    from advdemo.attacks import strongest
     fake = BudgetFools(lambda queries: {1000: 100, 2000: 150, 4000: 190}[queries])
     monkeypatch.setattr(strongest, "strongest_attack", fake)
     images, labels = numbered(400), np.zeros(400, np.int64)
@@ -354,7 +355,7 @@ def test_converge_says_when_it_did_not_converge_and_doubles_only_on_the_checked_
 
 
 def test_converge_on_a_model_that_hides_its_gradients_only_lowers_accuracy_and_stays_in_the_ball():
-    from advdemo.strongest import converge
+    from advdemo.attacks.strongest import converge
     model = Masked()
     images = np.random.default_rng(3).uniform(0.45, 0.55, (24, 4, 4, 1)).astype(np.float32)
     labels = predictions(model, images)
@@ -439,9 +440,9 @@ def test_figures_on_different_samples_may_differ_by_their_sampling_error():
 
 
 def test_a_cards_strongest_figure_is_the_current_budgets_else_an_older_budgets_marked_unconverged():
+    from advdemo.configs import QUICK_BUDGET
     from advdemo.evaluation import converged, strongest_entry
     from advdemo.report import _cell
-    from advdemo.strongest import QUICK_BUDGET
 
     older = AttackSpec.strongest(0.3, budget=QUICK_BUDGET).as_entry(10_000, 0.721)
     gradients_only = AttackSpec.strongest(0.3, budget=dataclasses.replace(QUICK_BUDGET, square_queries=0)

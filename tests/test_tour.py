@@ -14,21 +14,22 @@ import shutil
 from pathlib import Path
 
 import pytest
-from apptest_support import APP, TIMEOUT, rerun
+from apptest_support import heading, rerun, start, verdicts
 from streamlit.testing.v1 import AppTest
 
-from advdemo import PRETRAINED_DIR, registry
-from advdemo.config import Norm
-from advdemo.ui import link, state, tour, training
-from advdemo.ui.analysis import Method
-from advdemo.ui.results import VIEW_CURVES
+from advdemo import PRETRAINED_DIR
+from advdemo.configs import Norm
+from advdemo.demo import link
+from advdemo.demo.analysis import Method
+from advdemo.models import registry
+from advdemo.ui import keys, tour, training, url
 
 BUNDLED = ("base", "tutorial", "robust")
 REQUIRED = tuple(f"{name}{suffix}" for name in BUNDLED for suffix in (".keras", ".json")) + ("gallery.npz",)
 needs_models = pytest.mark.skipif(
     not all((PRETRAINED_DIR / name).is_file() for name in REQUIRED),
     reason=f"{PRETRAINED_DIR} lacks the bundled models ({', '.join(REQUIRED)})")
-EPS = state.eps_key(Norm.LINF)
+EPS = keys.eps_key(Norm.LINF)
 
 
 def copy_pretrained(folder: Path) -> Path:
@@ -65,17 +66,6 @@ def with_masked(tmp_path_factory):
 # ----------------------------------------------------------------------------------------------------------------
 # The page.
 
-def start(query: dict | None = None, **session: object) -> AppTest:
-    """The app after its first run; the detail view is the cheap test-set curves unless a test says otherwise."""
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    session.setdefault(state.VIEW, VIEW_CURVES)
-    for key, value in session.items():
-        at.session_state[key] = value
-    if query:
-        at.query_params.update(query)
-    return rerun(at)
-
-
 def press(at: AppTest, key: str) -> AppTest:
     at.button(key=key).click()
     return rerun(at)
@@ -98,22 +88,14 @@ def tour_in_url(at: AppTest) -> str | None:
 
 def controls(at: AppTest) -> dict[str, object]:
     """What the widgets show (wherever they are drawn): input, models, norm, eps, attack, noise, preset."""
-    return {"input": at.radio(key=state.INPUT_MODE).value, "models": at.multiselect(key=state.MODELS).value,
-            "norm": at.radio(key=state.NORM).value, "eps": at.slider(key=EPS).value,
-            "attack": at.radio(key=state.METHOD).value, "noise": at.toggle(key=state.NOISE).value,
+    return {"input": at.radio(key=keys.INPUT_MODE).value, "models": at.multiselect(key=keys.MODELS).value,
+            "norm": at.radio(key=keys.NORM).value, "eps": at.slider(key=EPS).value,
+            "attack": at.radio(key=keys.METHOD).value, "noise": at.toggle(key=keys.NOISE).value,
             "preset": at.selectbox(key=training.PRESET).value}
-
-
-def heading(at: AppTest) -> str | None:
-    return next((header.value for header in at.subheader if header.value.startswith("2 ·")), None)
 
 
 def notes(at: AppTest) -> list[str]:
     return [caption.value for caption in at.caption if "not available" in caption.value]
-
-
-def verdicts(at: AppTest) -> int:
-    return len([m for m in at.markdown if "advdemo-verdict" in m.value])
 
 
 FGSM = {"norm": Norm.LINF, "eps": pytest.approx(0.2), "attack": Method.FGSM, "noise": False}
@@ -137,20 +119,20 @@ PROMISED = {
 
 def test_the_tour_is_one_row_of_the_link_and_refuses_what_is_not_a_step():
     context = link.LinkContext(models=BUNDLED)
-    assert state.read_link({"tour": ["3"]}, context) == ({state.TOUR: 3}, None)
+    assert url.read_link({"tour": ["3"]}, context) == ({keys.TOUR: 3}, None)
     for text, why in (("99", f"`tour=99` (out of range 1-{len(tour.STEPS)})"), ("x", "`tour=x` (not a whole number)"),
                       ("0", "`tour=0` (out of range"), ("-2", "`tour=-2` (out of range 1-")):
-        values, note = state.read_link({"tour": [text]}, context)
+        values, note = url.read_link({"tour": [text]}, context)
         assert values == {} and why in note, (text, note)
 
 
 def test_the_steps_are_short_and_set_only_known_controls():
-    keys = {value for name, value in vars(state).items() if name.isupper() and isinstance(value, str)}
-    keys |= {EPS, training.PRESET, training.PANEL}
+    known = {value for name, value in vars(keys).items() if name.isupper() and isinstance(value, str)}
+    known |= {EPS, training.PRESET, training.PANEL}
     assert len(tour.STEPS) == 9
     for step in tour.STEPS:
         assert 1 <= len(re.findall(r"[.!?](?:\s|$)", step.text)) <= 3, step.title
-        assert set(step.settings) <= keys, set(step.settings) - keys
+        assert set(step.settings) <= known, set(step.settings) - known
 
 
 @needs_models
@@ -164,10 +146,10 @@ def test_start_and_next_set_exactly_what_each_step_promises():
     assert before["models"] == ["robust"] and before["attack"] is Method.PGD and before["noise"] is True
     press(at, tour.START)
     assert shown_step(at) == (1, 9, "Draw a digit") and tour_in_url(at) == "1"
-    assert controls(at) == {**before, "input": state.DRAW}  # only the input changed
+    assert controls(at) == {**before, "input": keys.DRAW}  # only the input changed
     assert at.button(key=tour.BACK).disabled
     press(at, tour.OTHER)  # "Use a gallery digit instead"
-    assert shown_step(at)[0] == 1 and controls(at) == {**before, "input": state.GALLERY}
+    assert shown_step(at)[0] == 1 and controls(at) == {**before, "input": keys.GALLERY}
     previous = controls(at)
     for number in range(2, 9):
         press(at, tour.NEXT)
@@ -176,7 +158,7 @@ def test_start_and_next_set_exactly_what_each_step_promises():
         shown = controls(at)
         assert shown == {**previous, **promised}, number
         assert heading(at) == f"2 · The attack: {attack}"
-        assert verdicts(at) == len(promised["models"]) and not notes(at)
+        assert len(verdicts(at)) == len(promised["models"]) and not notes(at)
         previous = shown
     press(at, tour.NEXT)
     assert shown_step(at) == (9, 9, "Train your own")
@@ -191,7 +173,7 @@ def test_back_sets_the_previous_steps_controls_again():
     at = start({"tour": "3", "models": "base"})  # the link's models win over the step's
     assert shown_step(at)[0] == 3 and controls(at)["models"] == ["base"]
     at.slider(key=EPS).set_value(0.3)
-    at.radio(key=state.NORM).set_value(Norm.L2)
+    at.radio(key=keys.NORM).set_value(Norm.L2)
     rerun(at)
     press(at, tour.NEXT)
     assert shown_step(at)[0] == 4 and controls(at)["attack"] is Method.PGD
@@ -225,7 +207,7 @@ def test_without_the_masked_model_its_steps_say_so_and_are_skipped(tmp_path, mon
     assert shown_step(at)[:1] == (8,) and controls(at)["noise"] is True
     [note] = notes(at)
     assert note.startswith("**The masked model is not available**") and "steps 5, 6, 7 skipped" in note
-    assert verdicts(at) == 2
+    assert len(verdicts(at)) == 2
     press(at, tour.BACK)
     assert shown_step(at)[:1] == (4,) and controls(at)["models"] == ["base", "robust"]
     assert len(notes(at)) == 1
@@ -256,7 +238,7 @@ def test_a_hostile_tour_link_is_ignored_with_a_note(value, why):
     at = start({"tour": value, "models": "base"})
     [note] = [info.value for info in at.info if "from the link" in info.value]
     assert why in note
-    assert shown_step(at) is None and tour_in_url(at) is None and state.TOUR not in at.session_state
-    assert at.button(key=tour.START) and verdicts(at) == 1
+    assert shown_step(at) is None and tour_in_url(at) is None and keys.TOUR not in at.session_state
+    assert at.button(key=tour.START) and len(verdicts(at)) == 1
     press(at, tour.START)
     assert shown_step(at)[0] == 1

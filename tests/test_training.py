@@ -1,4 +1,4 @@
-"""advdemo.training: one train_step against a numpy hand computation on a two-weight model, then train_model.
+"""training.adversarial: one train_step against a numpy hand computation on a two-weight model, then train_model.
 
 The model: x (2 features) -> z = x . w (two weights, no bias) -> logits (z, 0). So p(class 0) = sigmoid(z) and,
 with t = [y == 0], the cross-entropy's derivatives are dCE/dz = sigmoid(z) - t, dCE/dx = (sigmoid(z) - t) w and
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from advdemo import norms
-from advdemo.config import AdvRegConfig, AttackConfig, Norm, RegularizerLoss, TrainConfig
+from advdemo.attacks import norms
+from advdemo.configs import AdvRegConfig, AttackConfig, Norm, RegularizerLoss, TrainConfig
 from advdemo.data import Split
 from advdemo.models import build_cnn
-from advdemo.training import AdversarialRegularization, TrainingProgress, train_model
+from advdemo.training.adversarial import AdversarialRegularization, TrainingProgress, train_model
 
 W0 = np.array([0.8, -0.5])
 LR = 0.1

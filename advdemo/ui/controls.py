@@ -12,17 +12,10 @@ from collections.abc import Mapping, Sequence
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from advdemo.config import EPSILON_DEFAULTS, Norm
-from advdemo.registry import DEFAULT_MODELS, TRANSFER_SOURCE
-from advdemo.strongest import APP_BUDGET
-from advdemo.ui import state
-from advdemo.ui.analysis import (
-    MAX_PGD_STEPS,
-    STEP_FRACTIONS,
-    Method,
-    Scenario,
-    Source,
-)
+from advdemo.configs import APP_BUDGET, EPSILON_DEFAULTS, Norm
+from advdemo.demo.analysis import MAX_PGD_STEPS, STEP_FRACTIONS, Method, Scenario, Source
+from advdemo.models.registry import DEFAULT_MODELS, TRANSFER_SOURCE
+from advdemo.ui import keys
 
 #: Slider resolution of eps in each norm.
 EPS_STEPS: dict[Norm, float] = {Norm.LINF: 0.01, Norm.L2: 0.1, Norm.L1: 0.5}
@@ -63,30 +56,30 @@ class Controls:
 
 
 def _model_selector(available: Sequence[str], summaries: Mapping[str, str]) -> list[str]:
-    state.default(state.MODELS, [name for name in DEFAULT_MODELS if name in available] or list(available[:1]))
-    st.session_state[state.MODELS] = [name for name in st.session_state[state.MODELS] if name in available]
-    return list(st.multiselect("Models to attack", list(available), key=state.MODELS,
+    keys.default(keys.MODELS, [name for name in DEFAULT_MODELS if name in available] or list(available[:1]))
+    st.session_state[keys.MODELS] = [name for name in st.session_state[keys.MODELS] if name in available]
+    return list(st.multiselect("Models to attack", list(available), key=keys.MODELS,
                                help=" · ".join(f"{name}: {summaries.get(name, '')}" for name in available)))
 
 
 def _transfer_source(available: Sequence[str]) -> str:
     """The model a transfer attack is crafted on: any loaded model, the base model by default."""
-    state.default(state.TRANSFER_FROM, TRANSFER_SOURCE)
-    if st.session_state[state.TRANSFER_FROM] not in available and available:
-        st.session_state[state.TRANSFER_FROM] = TRANSFER_SOURCE if TRANSFER_SOURCE in available else available[0]
-    return st.selectbox("Crafted on", list(available), key=state.TRANSFER_FROM,
+    keys.default(keys.TRANSFER_FROM, TRANSFER_SOURCE)
+    if st.session_state[keys.TRANSFER_FROM] not in available and available:
+        st.session_state[keys.TRANSFER_FROM] = TRANSFER_SOURCE if TRANSFER_SOURCE in available else available[0]
+    return st.selectbox("Crafted on", list(available), key=keys.TRANSFER_FROM,
                         help="The model whose gradients craft the one perturbation every model receives.")
 
 
 def _pgd_settings(epsilon: float) -> tuple[int, float, bool]:
-    state.default(state.STEPS, 40)
-    state.default(state.STEP_FRACTION, 0.1)
-    state.default(state.RANDOM_START, True)
-    steps = st.slider("PGD steps", 1, MAX_PGD_STEPS, key=state.STEPS, help="NSL's `pgd_iterations`.")
-    fraction = st.select_slider("Step size", STEP_FRACTIONS, key=state.STEP_FRACTION,
+    keys.default(keys.STEPS, 40)
+    keys.default(keys.STEP_FRACTION, 0.1)
+    keys.default(keys.RANDOM_START, True)
+    steps = st.slider("PGD steps", 1, MAX_PGD_STEPS, key=keys.STEPS, help="NSL's `pgd_iterations`.")
+    fraction = st.select_slider("Step size", STEP_FRACTIONS, key=keys.STEP_FRACTION,
                                 format_func=lambda value: f"{value:g} × ε", help="NSL's `adv_step_size`.")
     st.caption(f"Each step moves {fraction * epsilon:.3g}; after each, the image is projected back into the ε-ball.")
-    random_start = st.checkbox("Random start inside the ε-ball", key=state.RANDOM_START,
+    random_start = st.checkbox("Random start inside the ε-ball", key=keys.RANDOM_START,
                                help="NSL's `random_init`.")
     return int(steps), float(fraction), bool(random_start)
 
@@ -114,16 +107,16 @@ def _target_settings(method: Method, label: int | None) -> int | None:
     """The targeted toggle and target digit (never the digit's own ``label``); disabled, and the target not
     applied, for the strongest attack."""
     untargeted_only = method is Method.STRONGEST
-    state.default(state.TARGETED, False)
-    targeted = st.toggle("Targeted: push towards a chosen digit", key=state.TARGETED, disabled=untargeted_only)
+    keys.default(keys.TARGETED, False)
+    targeted = st.toggle("Targeted: push towards a chosen digit", key=keys.TARGETED, disabled=untargeted_only)
     target = None
     if targeted:
         choices = target_choices(label)
-        state.default(state.TARGET, default_target(label))
-        moved = st.session_state[state.TARGET] if st.session_state[state.TARGET] not in choices else None
+        keys.default(keys.TARGET, default_target(label))
+        moved = st.session_state[keys.TARGET] if st.session_state[keys.TARGET] not in choices else None
         if moved is not None:
-            st.session_state[state.TARGET] = default_target(label)
-        target = int(st.selectbox("Target digit", choices, key=state.TARGET, disabled=untargeted_only,
+            st.session_state[keys.TARGET] = default_target(label)
+        target = int(st.selectbox("Target digit", choices, key=keys.TARGET, disabled=untargeted_only,
                                   help="Any digit but this one's own label."))
         if moved is not None:
             st.caption(f"Target {moved} is this digit's own label: the target is now {target}.")
@@ -139,17 +132,17 @@ def _norm_eps_attack(norm_area: DeltaGenerator, eps_area: DeltaGenerator, method
     """The three controls a class watches, each drawn in its area (the sidebar, or presentation mode's row above
     the results, with ``short`` labels). Always the same keys: one widget per setting wherever it is drawn
     (Streamlit identifies these widgets by their key, so moving one keeps its value)."""
-    state.default(state.NORM, Norm.LINF)
-    norm = norm_area.radio("Norm" if short else "Norm of the perturbation", list(Norm), key=state.NORM,
+    keys.default(keys.NORM, Norm.LINF)
+    norm = norm_area.radio("Norm" if short else "Norm of the perturbation", list(Norm), key=keys.NORM,
                            horizontal=True, format_func=lambda value: value.label, help=NORM_HELP)
     eps_default, eps_max = EPSILON_DEFAULTS[norm]
-    state.default(state.eps_key(norm), eps_default)
+    keys.default(keys.eps_key(norm), eps_default)
     epsilon = eps_area.slider(f"ε ({norm.label})" if short else f"ε: size of the perturbation ({norm.label})", 0.0,
-                              float(eps_max), step=EPS_STEPS[norm], key=state.eps_key(norm),
+                              float(eps_max), step=EPS_STEPS[norm], key=keys.eps_key(norm),
                               help=f"Default {eps_default:g}" + (" (the NSL tutorial's step size)."
                                                                 if norm is Norm.LINF else "."))
-    state.default(state.METHOD, Method.FGSM)
-    method = method_area.radio("Attack", list(Method), key=state.METHOD, horizontal=True,
+    keys.default(keys.METHOD, Method.FGSM)
+    method = method_area.radio("Attack", list(Method), key=keys.METHOD, horizontal=True,
                                format_func=(METHOD_SHORT_LABELS if short else METHOD_LABELS).get, help=METHOD_HELP)
     return norm, float(epsilon), method
 
@@ -180,12 +173,12 @@ def sidebar_controls(available: Sequence[str], summaries: Mapping[str, str], lab
         elif method is Method.STRONGEST:
             st.caption(strongest_budget_caption(norm))
         target = _target_settings(method, label)
-        state.default(state.SOURCE, Source.WHITE_BOX)
-        source = st.radio("Gradients from", list(Source), key=state.SOURCE, format_func=SOURCE_LABELS.get)
+        keys.default(keys.SOURCE, Source.WHITE_BOX)
+        source = st.radio("Gradients from", list(Source), key=keys.SOURCE, format_func=SOURCE_LABELS.get)
         transfer_from = _transfer_source(available) if source is Source.TRANSFER else TRANSFER_SOURCE
         st.caption(SOURCE_HELP)
-        state.default(state.NOISE, False)
-        noise = st.toggle("Compare with random noise of the same size", key=state.NOISE,
+        keys.default(keys.NOISE, False)
+        noise = st.toggle("Compare with random noise of the same size", key=keys.NOISE,
                           help="Adds random noise with the same norm as each perturbation: if the noise does "
                                "not fool the model, the attack is more than noise.")
     scenario = Scenario(norm=norm, epsilon=float(epsilon), method=method, steps=steps, step_fraction=fraction,

@@ -1,6 +1,6 @@
 """Export, next to section 2's "Download this example (.npz)": for each model, its adversarial image as an 8-bit PNG
 and as a lossless ``.npy``, and its figure (attacked image, perturbation, confidence bars) as a PNG; and whether
-saving the image as an 8-bit PNG changes the model's answer (``advdemo.export.rounding_check``, on the image exactly
+saving the image as an 8-bit PNG changes the model's answer (``export.rounding_check``, on the image exactly
 as a PNG reader gets it back).
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import streamlit as st
 
-from advdemo import export
-from advdemo.ui import figures, resources
-from advdemo.ui.analysis import Outcome
+from advdemo.demo import export, figures
+from advdemo.demo.analysis import Outcome
+from advdemo.ui import resources
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,11 +46,11 @@ def downloads_of(outcome: Outcome, clean: np.ndarray, label: int, title: str) ->
     ]
 
 
-def export_buttons(keys: resources.ModelKeys, clean: np.ndarray, label: int, title: str,
+def export_buttons(model_keys: resources.ModelKeys, clean: np.ndarray, label: int, title: str,
                    outcomes: Sequence[Outcome]) -> None:
     """One row per model: its three downloads, and what 8-bit rounding does to its answer."""
     for outcome in outcomes:
-        check = resources.rounding_check(keys, outcome.model, outcome.adversarial)
+        check = resources.rounding_check(model_keys, outcome.model, outcome.adversarial)
         columns = st.columns([1, 1, 1, 4], vertical_alignment="center")
         for column, download in zip(columns, downloads_of(outcome, clean, label, title)):
             column.download_button(download.label, download.data, file_name=download.file_name, mime=download.mime,

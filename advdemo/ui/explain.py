@@ -1,8 +1,8 @@
 """The "How it works" panel: the formulas behind the attacks, the training and the figures, for students.
 
-Nothing in it is typed twice: the strongest attack's budgets come from ``advdemo.strongest``, the recipes' knobs
-from ``advdemo.recipes``, the eps of the headline figures from ``advdemo.evaluation``, and every accuracy from
-the model cards, read when the page runs (looked up with ``find_entry``). A figure missing from a card, or
+Nothing in it is typed twice: the strongest attack's budgets come from ``advdemo.configs``, the recipes' knobs
+from ``advdemo.configs.recipes``, the eps of the headline figures from ``advdemo.evaluation.suite``, and every
+accuracy from the model cards, read when the page runs (looked up with ``find_entry``). A figure missing from a card, or
 malformed, drops the sentence that needs it: the panel never prints a stale or made-up number.
 """
 
@@ -15,9 +15,10 @@ from typing import Any
 
 import streamlit as st
 
-from advdemo import norms, recipes, strongest
-from advdemo.config import AttackConfig, Norm
+from advdemo.attacks import norms
+from advdemo.configs import APP_BUDGET, EVALUATION_BUDGET, AttackConfig, Norm, recipes
 from advdemo.evaluation import (
+    CERTIFIED_EPSILONS,
     HEADLINE_EPSILONS,
     UNCONVERGED,
     AttackSpec,
@@ -31,7 +32,8 @@ from advdemo.evaluation import (
 Cards = Mapping[str, Mapping[str, Any] | None]
 
 EXPANDER = "How it works: the formulas behind the attacks, the training and the figures"
-TABS = ("FGSM and PGD", "The strongest attack", "Adversarial training", "White-box vs transfer", "Gradient masking")
+TABS = ("FGSM and PGD", "The strongest attack", "Adversarial training", "White-box vs transfer", "Gradient masking",
+        "A proof")
 #: Figures measured on fewer test images than this are marked with a footnote.
 FULL_TEST_SET = 10_000
 #: A gap (in accuracy) between a gradient attack and the strongest attack large enough to point out.
@@ -71,7 +73,7 @@ def figure(card: Mapping[str, Any] | None, spec: AttackSpec) -> Figure | None:
         return None
     if not (0.0 <= accuracy <= 1.0 and n > 0):  # NaN fails the range test
         return None
-    return Figure(accuracy, n, spec.attack != "strongest" or converged(entry))
+    return Figure(accuracy, n, spec.kind != "strongest" or converged(entry))
 
 
 def _short(value: float) -> str:
@@ -123,7 +125,7 @@ def _attacks_tab() -> None:
 
 
 def _strongest_tab() -> None:
-    linf = strongest.APP_BUDGET, strongest.EVALUATION_BUDGET
+    linf = APP_BUDGET, EVALUATION_BUDGET
     l1 = tuple(dataclasses.replace(budget, norm=Norm.L1) for budget in linf)
     st.markdown("FGSM and PGD can miss adversarial images that exist, so the figure to trust is the **strongest "
                 "attack**: per image, the worst case over an ensemble of different attacks (as AutoAttack reports). "
@@ -235,7 +237,7 @@ def _masking_tab(cards: Cards) -> list[Figure]:
         shown += values
     eps = HEADLINE_EPSILONS[Norm.L1][0]
     pgd = headline_pgd(eps, Norm.L1)
-    gradients_only = dataclasses.replace(strongest.EVALUATION_BUDGET, norm=Norm.L1, sparse_rs_queries=0)
+    gradients_only = dataclasses.replace(EVALUATION_BUDGET, norm=Norm.L1, sparse_rs_queries=0)
     values = figure(robust_card, pgd), figure(robust_card, AttackSpec.strongest(eps, Norm.L1))
     if None not in values:
         stepped, best = values
@@ -251,6 +253,35 @@ def _masking_tab(cards: Cards) -> list[Figure]:
     return shown
 
 
+def _proofs_tab(cards: Cards) -> None:
+    """Interval bound propagation in a few lines, and the cards' certified figures beside their strongest ones."""
+    st.markdown(
+        "An attack that fails proves nothing: a stronger one may succeed. A **certificate** proves that *no* "
+        "change inside the ball alters the answer. **Interval bound propagation** (Gowal et al. 2018) pushes the "
+        "whole L-inf ball through the network as a box: each pixel in $[\\max(x-\\varepsilon, 0), "
+        "\\min(x+\\varepsilon, 1)]$; a layer $z = Wh + b$ maps the box of centre $\\mu$ and radius $r$ to "
+        "centre $W\\mu + b$ and radius $|W|\\,r$; ReLU and max pooling map its corners. If, over the last box, the "
+        "lower bound of $z_y - z_j$ is above 0 for every other class $j$, the digit is **proven** at "
+        "$\\varepsilon$: the page says 🔒 PROVEN. So for every model, certified $\\le$ true robust accuracy "
+        "$\\le$ strongest attack. The boxes grow layer by layer, so the proof is only useful for a model trained "
+        "to keep them small (IBP training minimises the cross-entropy of the worst-case logits the box allows); "
+        "for the others it proves almost nothing, which is a fact about those models, not a flaw of the proof.")
+    lines = []
+    for name, card in cards.items():
+        certified = {figure["eps"]: figure for figure in (card or {}).get("certified", [])}
+        parts = []
+        for eps in CERTIFIED_EPSILONS:
+            strongest = strongest_entry((card or {}).get("metrics", []), eps, Norm.LINF)
+            if eps in certified and strongest is not None:
+                parts.append(f"L-inf {eps:g}: certified {certified[eps]['accuracy']:.1%}, strongest attack "
+                             f"{strongest['accuracy']:.1%}")
+        if parts:
+            lines.append(f"**{name}**: " + "; ".join(parts))
+    if lines:
+        st.markdown("**In the cards** (test accuracy; the truth lies between the two):\n"
+                    + "\n".join(f"- {line}" for line in lines))
+
+
 def _bundled_cards() -> dict[str, Mapping[str, Any] | None]:
     """The bundled models' cards, read through the app's cache (re-read when a card file changes)."""
     from advdemo.ui import resources
@@ -264,7 +295,7 @@ def explanations(cards: Cards | None = None) -> None:
     figures of ``cards`` (model name -> card; default: the bundled models' cards, read now)."""
     cards = _bundled_cards() if cards is None else cards
     with st.expander(EXPANDER, icon=":material/functions:"):
-        attacks, strongest_attack, training, transfer, masking = st.tabs(TABS)
+        attacks, strongest_attack, training, transfer, masking, proofs = st.tabs(TABS)
         with attacks:
             _attacks_tab()
         with strongest_attack:
@@ -276,6 +307,8 @@ def explanations(cards: Cards | None = None) -> None:
             shown += _transfer_tab(cards)
         with masking:
             shown += _masking_tab(cards)
+        with proofs:
+            _proofs_tab(cards)
         samples = sorted({item.n for item in shown if item.n < FULL_TEST_SET})
         if samples:
             st.caption(f"Figures from the model cards (`pretrained/NAME.json`), read now. \\* On a fixed random sample "

@@ -3,7 +3,7 @@ image the models receive.
 
 A drawing can be injected for tests (AppTest cannot render the canvas component, which then returns its
 default, an empty drawing): put an RGBA (H, W, 4) or grey (H, W) array, white ink on black, in
-``st.session_state["injected_drawing"]`` (``state.INJECTED_DRAWING``) and it replaces the canvas's pixels.
+``st.session_state["injected_drawing"]`` (``keys.INJECTED_DRAWING``) and it replaces the canvas's pixels.
 
 The drawing is kept in session state as the 28x28 image the models see (never a model): switching to the gallery
 and back restores it on the canvas (its own strokes, or, for a drawing from a link, its pixels as squares). A
@@ -21,11 +21,11 @@ import numpy as np
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from advdemo import preprocess
-from advdemo.data import Gallery
-from advdemo.registry import TRANSFER_SOURCE
-from advdemo.ui import link, state
-from advdemo.ui.charts import UPSCALE, upscale
+from advdemo.data import Gallery, preprocess
+from advdemo.demo import link
+from advdemo.demo.charts import UPSCALE, upscale
+from advdemo.models.registry import TRANSFER_SOURCE
+from advdemo.ui import keys
 
 CANVAS_SIZE = 280
 STROKE_WIDTH = 22
@@ -116,32 +116,32 @@ def squares_drawing(image: np.ndarray, size: int = CANVAS_SIZE) -> dict:
 def drawing_seed() -> dict | None:
     """What the canvas starts with when shown: the kept drawing's strokes, else (a drawing from a link) its
     pixels as squares, else nothing."""
-    strokes = st.session_state.get(state.DRAWING_STROKES)
+    strokes = st.session_state.get(keys.DRAWING_STROKES)
     if strokes and strokes.get("objects"):
         return strokes
-    drawn = st.session_state.get(state.DRAWN_DIGIT)
+    drawn = st.session_state.get(keys.DRAWN_DIGIT)
     return None if drawn is None else squares_drawing(drawn)
 
 
 def forget_drawing() -> None:
     """No drawing any more, and no label for it."""
-    for key in (state.DRAWN_DIGIT, state.DRAWN_INK, state.DRAWING_STROKES, state.STATED_LABEL):
+    for key in (keys.DRAWN_DIGIT, keys.DRAWN_INK, keys.DRAWING_STROKES, keys.STATED_LABEL):
         st.session_state.pop(key, None)
 
 
 def _clear_canvas() -> None:
     """A fresh canvas (a new key remounts it empty), no injected drawing and no kept one."""
-    st.session_state[state.CANVAS_VERSION] = st.session_state.get(state.CANVAS_VERSION, 0) + 1
-    st.session_state[state.CANVAS_SEED] = None
-    st.session_state.pop(state.INJECTED_DRAWING, None)
+    st.session_state[keys.CANVAS_VERSION] = st.session_state.get(keys.CANVAS_VERSION, 0) + 1
+    st.session_state[keys.CANVAS_SEED] = None
+    st.session_state.pop(keys.INJECTED_DRAWING, None)
     forget_drawing()
 
 
 def remount_canvas() -> None:
     """Callback of the input choice: back on Draw, a fresh canvas that starts with the kept drawing."""
-    if st.session_state.get(state.INPUT_MODE) == state.DRAW:
-        st.session_state[state.CANVAS_VERSION] = st.session_state.get(state.CANVAS_VERSION, 0) + 1
-        st.session_state[state.CANVAS_SEED] = drawing_seed()
+    if st.session_state.get(keys.INPUT_MODE) == keys.DRAW:
+        st.session_state[keys.CANVAS_VERSION] = st.session_state.get(keys.CANVAS_VERSION, 0) + 1
+        st.session_state[keys.CANVAS_SEED] = drawing_seed()
 
 
 def keep_drawing(pixels: np.ndarray, strokes: dict | None) -> str | None:
@@ -154,23 +154,23 @@ def keep_drawing(pixels: np.ndarray, strokes: dict | None) -> str | None:
         return None
     except preprocess.ImageError as error:
         return f"This drawing cannot be used: {error}"
-    st.session_state[state.DRAWN_DIGIT] = link.quantise(digit.image)
-    st.session_state[state.DRAWN_INK] = digit.ink_fraction
+    st.session_state[keys.DRAWN_DIGIT] = link.quantise(digit.image)
+    st.session_state[keys.DRAWN_INK] = digit.ink_fraction
     if strokes is not None:
-        st.session_state[state.DRAWING_STROKES] = strokes
+        st.session_state[keys.DRAWING_STROKES] = strokes
     return None
 
 
 def drawing_input() -> InputDigit | None:
     """The canvas; the kept drawing once something is drawn, else a prompt."""
-    state.default(state.CANVAS_VERSION, 0)
-    if state.CANVAS_SEED not in st.session_state:  # first shown: with the drawing of a link, if any
-        st.session_state[state.CANVAS_SEED] = drawing_seed()
-    pixels, strokes = render_canvas(f"canvas_{st.session_state[state.CANVAS_VERSION]}",
-                                    st.session_state[state.CANVAS_SEED])
+    keys.default(keys.CANVAS_VERSION, 0)
+    if keys.CANVAS_SEED not in st.session_state:  # first shown: with the drawing of a link, if any
+        st.session_state[keys.CANVAS_SEED] = drawing_seed()
+    pixels, strokes = render_canvas(f"canvas_{st.session_state[keys.CANVAS_VERSION]}",
+                                    st.session_state[keys.CANVAS_SEED])
     st.button("Clear the canvas", icon=":material/delete:", on_click=_clear_canvas)
     st.caption("Undo, redo and reset: hover over the canvas for its toolbar.")
-    injected = st.session_state.get(state.INJECTED_DRAWING)
+    injected = st.session_state.get(keys.INJECTED_DRAWING)
     if injected is not None:
         pixels, strokes = np.asarray(injected), None
     if pixels is not None:
@@ -178,12 +178,12 @@ def drawing_input() -> InputDigit | None:
         if error:
             st.error(error)
             return None
-    drawn = st.session_state.get(state.DRAWN_DIGIT)
+    drawn = st.session_state.get(keys.DRAWN_DIGIT)
     if drawn is None:
         st.info(EMPTY_CANVAS_PROMPT, icon=":material/draw:")
         return None
     return InputDigit(drawn, None, "drawing", "your drawing",
-                      preprocess.not_a_digit(drawn, st.session_state.get(state.DRAWN_INK), "canvas"))
+                      preprocess.not_a_digit(drawn, st.session_state.get(keys.DRAWN_INK), "canvas"))
 
 
 def _pick(gallery: Gallery, digit_class: int | None = None, hard: bool = False) -> None:
@@ -196,16 +196,16 @@ def _pick(gallery: Gallery, digit_class: int | None = None, hard: bool = False) 
     candidates = np.flatnonzero(mask)
     if candidates.size == 0:
         candidates = np.arange(len(gallery))
-    st.session_state[state.GALLERY_INDEX] = int(np.random.default_rng().choice(candidates))
-    st.session_state[state.INPUT_OPEN] = False  # presentation mode: a digit is chosen, fold the chooser away
+    st.session_state[keys.GALLERY_INDEX] = int(np.random.default_rng().choice(candidates))
+    st.session_state[keys.INPUT_OPEN] = False  # presentation mode: a digit is chosen, fold the chooser away
 
 
 def _pick_class(gallery: Gallery) -> None:
     """Callback of the class buttons: a random digit of the clicked class; the buttons then reset."""
-    chosen = st.session_state.get(state.GALLERY_CLASS)
+    chosen = st.session_state.get(keys.GALLERY_CLASS)
     if chosen is not None:
         _pick(gallery, int(chosen))
-        st.session_state[state.GALLERY_CLASS] = None
+        st.session_state[keys.GALLERY_CLASS] = None
 
 
 def default_gallery_index(gallery: Gallery) -> int:
@@ -220,20 +220,20 @@ def gallery_input(gallery: Gallery | None, error: str | None) -> InputDigit | No
         st.error(f"**The digit gallery is unavailable**: {error}\n\nFix: `python -m advdemo.gallery` or "
                  "`git checkout -- pretrained/gallery.npz`. You can still draw or upload a digit.")
         return None
-    state.default(state.GALLERY_INDEX, default_gallery_index(gallery))
-    index = st.session_state[state.GALLERY_INDEX]
+    keys.default(keys.GALLERY_INDEX, default_gallery_index(gallery))
+    index = st.session_state[keys.GALLERY_INDEX]
     if not isinstance(index, int) or not 0 <= index < len(gallery):
-        st.session_state[state.GALLERY_INDEX] = default_gallery_index(gallery)
+        st.session_state[keys.GALLERY_INDEX] = default_gallery_index(gallery)
     by_index, pickers = st.columns(2, vertical_alignment="bottom")
     by_index.number_input(f"Digit number (0-{len(gallery) - 1})", min_value=0, max_value=len(gallery) - 1,
-                          step=1, key=state.GALLERY_INDEX)
+                          step=1, key=keys.GALLERY_INDEX)
     with pickers.container(horizontal=True, gap="small"):  # each button as wide as its words; a narrow window wraps
         st.button("Random", icon=":material/casino:", on_click=_pick, args=(gallery,), width="content")
         st.button("Hard one", icon=":material/local_fire_department:", on_click=_pick, args=(gallery, None, True),
                   width="content", help="A digit the base model gets wrong under a small attack.")
-    st.pills("Random digit of class", list(range(10)), key=state.GALLERY_CLASS, on_change=_pick_class,
+    st.pills("Random digit of class", list(range(10)), key=keys.GALLERY_CLASS, on_change=_pick_class,
              args=(gallery,))
-    index = int(st.session_state[state.GALLERY_INDEX])
+    index = int(st.session_state[keys.GALLERY_INDEX])
     hard_note = " · a hard one" if gallery.hard[index] else ""
     return InputDigit(gallery.images[index, :, :, 0], int(gallery.labels[index]), "gallery",
                       f"gallery digit {index} (MNIST test image {int(gallery.test_indices[index])}){hard_note}")
@@ -241,14 +241,14 @@ def gallery_input(gallery: Gallery | None, error: str | None) -> InputDigit | No
 
 def _new_upload() -> None:
     """Callback of the upload widget: a new picture has no label yet."""
-    st.session_state.pop(state.UPLOAD_LABEL, None)
+    st.session_state.pop(keys.UPLOAD_LABEL, None)
 
 
 def upload_input() -> InputDigit | None:
     """An uploaded picture. The widget takes any file, so that the page says why one is refused (not a PNG or
     JPEG, too large, corrupt) and shows no result for it; blank pictures give a prompt."""
     file = st.file_uploader("A picture of one digit (PNG or JPEG)", type=None, max_upload_size=UPLOAD_WIDGET_MB,
-                            key=state.UPLOAD_FILE, on_change=_new_upload)
+                            key=keys.UPLOAD_FILE, on_change=_new_upload)
     if file is None:
         st.info(NO_UPLOAD_PROMPT, icon=":material/upload:")
         return None
@@ -267,7 +267,7 @@ def upload_input() -> InputDigit | None:
 def stated_label(digit: InputDigit) -> int | None:
     """The label the user gives a drawing or a picture, in one click (None until they do), with a word on what
     the verdicts mean without it."""
-    key = state.STATED_LABEL if digit.origin == "drawing" else state.UPLOAD_LABEL
+    key = keys.STATED_LABEL if digit.origin == "drawing" else keys.UPLOAD_LABEL
     stated = st.pills(LABEL_QUESTION.get(digit.origin, "Which digit is it?"), list(range(10)), key=key,
                       help="Its true label: what the attack tries to move the models away from.")
     if stated is None:
@@ -300,12 +300,12 @@ def describe_digit(digit: InputDigit, picture: DeltaGenerator, thumbnail: bool =
 def choose_digit(gallery: Gallery | None, gallery_error: str | None) -> InputDigit | None:
     """The Gallery / Draw / Upload choice and the chosen input's widgets; the digit, or None (none yet, or
     refused)."""
-    state.default(state.INPUT_MODE, state.GALLERY if gallery is not None else state.DRAW)
-    mode = st.radio("Input", state.INPUT_MODES, key=state.INPUT_MODE, horizontal=True,
+    keys.default(keys.INPUT_MODE, keys.GALLERY if gallery is not None else keys.DRAW)
+    mode = st.radio("Input", keys.INPUT_MODES, key=keys.INPUT_MODE, horizontal=True,
                     label_visibility="collapsed", on_change=remount_canvas)
-    if mode == state.DRAW:
+    if mode == keys.DRAW:
         return drawing_input()
-    if mode == state.UPLOAD:
+    if mode == keys.UPLOAD:
         return upload_input()
     return gallery_input(gallery, gallery_error)
 
@@ -315,11 +315,11 @@ def folded_input_section(gallery: Gallery | None, gallery_error: str | None) -> 
     folded away under "Change the digit". The chooser opens by itself when there is no digit (an empty canvas, a
     refused picture), and folds when a gallery button picks one."""
     if st.session_state.pop(_OPEN_CHOOSER, False):
-        st.session_state[state.INPUT_OPEN] = True
-    state.default(state.INPUT_OPEN, False)
+        st.session_state[keys.INPUT_OPEN] = True
+    keys.default(keys.INPUT_OPEN, False)
     picture, about, change = st.columns([1, 5, 5], gap="medium", vertical_alignment="center")
     with change:
-        chooser = st.expander(CHANGE_DIGIT, key=state.INPUT_OPEN, on_change="rerun", icon=":material/edit:")
+        chooser = st.expander(CHANGE_DIGIT, key=keys.INPUT_OPEN, on_change="rerun", icon=":material/edit:")
         with chooser:
             digit = choose_digit(gallery, gallery_error)
     if digit is None:

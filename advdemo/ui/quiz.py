@@ -1,7 +1,7 @@
 """Section 3's "Quiz" tab: rounds of "which of these is the adversarial image?" and "what will the model predict?"
 on gallery digits attacked with the sidebar's settings, with a running score.
 
-The rounds and the scoring are ``advdemo.quiz``'s; session state keeps numbers only (the quiz's seed, the round
+The rounds and the scoring are ``advdemo.demo.quiz``'s; session state keeps numbers only (the quiz's seed, the round
 number, the score and the answer to the current round). A round's attacked image comes from the same cached
 computation as section 2 (``resources.outcomes``).
 """
@@ -14,21 +14,21 @@ from collections.abc import Sequence
 import numpy as np
 import streamlit as st
 
-from advdemo import quiz
-from advdemo.ui import charts, resources, state
-from advdemo.ui.analysis import Outcome, Scenario
+from advdemo.demo import charts, quiz
+from advdemo.demo.analysis import Outcome, Scenario
+from advdemo.ui import keys, resources
 
 KIND_LABELS = {quiz.Kind.SPOT: "Spot the attack", quiz.Kind.PREDICT: "Predict the model"}
 
 
 def score() -> quiz.Score:
     """The running score (kept in session state as (right, asked))."""
-    return quiz.Score(*st.session_state.get(state.QUIZ_SCORE, (0, 0)))
+    return quiz.Score(*st.session_state.get(keys.QUIZ_SCORE, (0, 0)))
 
 
 def answer_to(round_: quiz.Round) -> int | None:
     """The answer given to ``round_``, or None."""
-    kept = st.session_state.get(state.QUIZ_ANSWER)
+    kept = st.session_state.get(keys.QUIZ_ANSWER)
     if kept is not None and tuple(kept[:2]) == (round_.kind.value, round_.number):
         return int(kept[2])
     return None
@@ -36,23 +36,23 @@ def answer_to(round_: quiz.Round) -> int | None:
 
 def _answer(kind: str, number: int, answer: int, correct: bool) -> None:
     """Record the answer to round ``number`` of ``kind`` and score it (once: a second click changes nothing)."""
-    kept = st.session_state.get(state.QUIZ_ANSWER)
+    kept = st.session_state.get(keys.QUIZ_ANSWER)
     if kept is not None and tuple(kept[:2]) == (kind, number):
         return
-    st.session_state[state.QUIZ_ANSWER] = (kind, number, int(answer))
+    st.session_state[keys.QUIZ_ANSWER] = (kind, number, int(answer))
     after = score().after(correct)
-    st.session_state[state.QUIZ_SCORE] = (after.right, after.asked)
+    st.session_state[keys.QUIZ_SCORE] = (after.right, after.asked)
 
 
 def _next_round() -> None:
-    st.session_state[state.QUIZ_ROUND] = int(st.session_state.get(state.QUIZ_ROUND, 0)) + 1
+    st.session_state[keys.QUIZ_ROUND] = int(st.session_state.get(keys.QUIZ_ROUND, 0)) + 1
 
 
 def _restart() -> None:
-    st.session_state[state.QUIZ_SCORE] = (0, 0)
-    st.session_state[state.QUIZ_ANSWER] = None
-    st.session_state[state.QUIZ_SEED] = secrets.randbelow(2**31)
-    st.session_state[state.QUIZ_ROUND] = 0
+    st.session_state[keys.QUIZ_SCORE] = (0, 0)
+    st.session_state[keys.QUIZ_ANSWER] = None
+    st.session_state[keys.QUIZ_SEED] = secrets.randbelow(2**31)
+    st.session_state[keys.QUIZ_ROUND] = 0
 
 
 def _spot(round_: quiz.Round, outcome: Outcome, clean: np.ndarray, answer: int | None) -> None:
@@ -96,25 +96,25 @@ def _predict(round_: quiz.Round, outcome: Outcome, clean: np.ndarray, truth: int
                 f"{fooled} (true digit {truth}; {outcome.clean_prediction} before the attack).")
 
 
-def quiz_view(keys: resources.ModelKeys, names: Sequence[str], scenario: Scenario) -> None:
+def quiz_view(model_keys: resources.ModelKeys, names: Sequence[str], scenario: Scenario) -> None:
     """The tab: the model and kind of round, the score, the round, and Next round."""
     digits, error = resources.gallery()
     if digits is None:
         st.info(f"The quiz needs the digit gallery: {error}")
         return
-    state.default(state.QUIZ_SEED, secrets.randbelow(2**31))
-    state.default(state.QUIZ_ROUND, 0)
-    if st.session_state.get(state.QUIZ_MODEL) not in names:
-        st.session_state[state.QUIZ_MODEL] = names[0]
-    state.default(state.QUIZ_KIND, quiz.Kind.SPOT)
+    keys.default(keys.QUIZ_SEED, secrets.randbelow(2**31))
+    keys.default(keys.QUIZ_ROUND, 0)
+    if st.session_state.get(keys.QUIZ_MODEL) not in names:
+        st.session_state[keys.QUIZ_MODEL] = names[0]
+    keys.default(keys.QUIZ_KIND, quiz.Kind.SPOT)
     left, right = st.columns(2)
-    name = left.selectbox("Model", list(names), key=state.QUIZ_MODEL)
-    kind = quiz.Kind(right.radio("Round", list(quiz.Kind), key=state.QUIZ_KIND, format_func=KIND_LABELS.get,
+    name = left.selectbox("Model", list(names), key=keys.QUIZ_MODEL)
+    kind = quiz.Kind(right.radio("Round", list(quiz.Kind), key=keys.QUIZ_KIND, format_func=KIND_LABELS.get,
                                  horizontal=True))
-    round_ = quiz.new_round(kind, st.session_state[state.QUIZ_SEED], st.session_state[state.QUIZ_ROUND], len(digits))
+    round_ = quiz.new_round(kind, st.session_state[keys.QUIZ_SEED], st.session_state[keys.QUIZ_ROUND], len(digits))
     clean = digits.images[round_.index, :, :, 0]
     truth = int(digits.labels[round_.index])
-    outcome = resources.outcomes(keys, (name,), clean, truth, scenario, False)[0]
+    outcome = resources.outcomes(model_keys, (name,), clean, truth, scenario, False)[0]
     answer = answer_to(round_)
     st.markdown(f"#### Round {round_.number + 1}: {kind.question}")
     title = scenario.describe().replace("eps=", "ε = ")

@@ -10,8 +10,6 @@ app then carries on with the other models.
 from __future__ import annotations
 
 import dataclasses
-import gc
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,54 +18,14 @@ import keras
 import numpy as np
 import streamlit as st
 
-from advdemo import export, registry
-from advdemo.cards import read_card
 from advdemo.data import Gallery, load_gallery
-from advdemo.models import ModelFileError, load_model
-from advdemo.ui import analysis, charts, thresholds
-from advdemo.ui.analysis import BatchResult, Outcome, Scenario, StepThrough, Sweep
+from advdemo.demo import analysis, charts, export, thresholds
+from advdemo.demo.analysis import BatchResult, Outcome, Scenario, StepThrough, Sweep
+from advdemo.models import ModelFileError, load_model, registry
+from advdemo.models.cards import read_card
 
 #: (modification time in ns, size in bytes) of a file, or None when it does not exist.
 Stamp = tuple[int, int] | None
-
-
-#: The Streamlit function that calls ``keras.backend.clear_session()`` after every script run.
-STREAMLIT_CLEANUP = "_clean_problem_modules"
-
-
-@st.cache_resource(show_spinner=False)
-def keep_kernels_between_reruns() -> bool:
-    """Once per server: stops Streamlit's after-run ``keras.backend.clear_session()``, and only that call.
-
-    After every script run, Streamlit's ``_clean_problem_modules`` calls ``keras.backend.clear_session()``.
-    That empties TensorFlow's kernel caches and runs a full garbage collection. The next rerun then rebuilds
-    every model's kernels before its first prediction: about 130 ms for the first model and 80 ms for the
-    next on the project's machine, on every slider move.
-
-    The app builds no models while it runs, so it has no Keras session state to clear. The wrapper skips
-    calls made directly from that Streamlit function; every other caller gets the real ``clear_session``.
-    Returns True once the wrapper is installed.
-    """
-    original = keras.backend.clear_session
-
-    def clear_session(*args: Any, **kwargs: Any) -> None:
-        if sys._getframe(1).f_code.co_name == STREAMLIT_CLEANUP:
-            return None
-        return original(*args, **kwargs)
-
-    keras.backend.clear_session = clear_session
-    return True
-
-
-@st.cache_resource(show_spinner=False)
-def freeze_startup_objects() -> int:
-    """Once per server, after the first page: hands every object alive then (TensorFlow, Keras, the models and
-    their compiled attacks: about 400,000 objects) to ``gc.freeze``, so that the garbage collector stops
-    scanning them. Otherwise each rerun's allocations set off a full collection that walks them all: about
-    170 ms of every slider move on the project's machine. Returns how many objects were frozen."""
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 def pretrained_dir() -> Path:
@@ -210,6 +168,12 @@ def rounding_check(keys: ModelKeys, name: str, image: np.ndarray) -> export.Roun
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
+def certified_radius(key: tuple[str, str, Stamp], image: np.ndarray, label: int) -> float:
+    """``analysis.certified_radius`` of one model (its cache key) on ``image`` (28, 28), cached."""
+    return analysis.certified_radius(_models((key,))[key[0]], image, label)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
 def clean_prediction(keys: ModelKeys, image: np.ndarray) -> int:
     """The first model's clean prediction for ``image`` (the label of a drawing nobody labelled)."""
     models = _models(keys)
@@ -223,8 +187,8 @@ def _sweep_point(keys: ModelKeys, names: tuple[str, ...], image: np.ndarray, lab
 
 
 def sweep(keys: ModelKeys, names: tuple[str, ...], image: np.ndarray, label: int, scenario: Scenario) -> Sweep:
-    """``analysis.sweep`` on the scenario's eps grid, each eps cached on its own: moving the eps slider only
-    computes the new eps."""
+    """``analysis.sweep_point`` at each eps of the scenario's eps grid, each eps cached on its own: moving the eps
+    slider only computes the new eps."""
     epsilons = analysis.sweep_epsilons(scenario.norm, scenario.epsilon)
     with st.spinner("Sweeping ε on this digit…"):
         points = [_sweep_point(keys, names, image, label, dataclasses.replace(scenario, epsilon=float(eps)))

@@ -22,25 +22,19 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from advdemo.config import Norm
-from advdemo.registry import TRANSFER_SOURCE, ModelInfo, markdown_colour_of
-from advdemo.ui import card_figures, charts, controls, downloads, quiz, resources, state, stepthrough
-from advdemo.ui.analysis import (
-    Method,
-    Outcome,
-    Scenario,
-    Source,
-    Sweep,
-    sweep_epsilons,
-)
+from advdemo.configs import Norm
+from advdemo.demo import analysis, card_figures, charts
+from advdemo.demo.analysis import Method, Outcome, Scenario, Source, Sweep, sweep_epsilons
+from advdemo.demo.thresholds import describe_flip, visibility
+from advdemo.models.registry import TRANSFER_SOURCE, ModelInfo, markdown_colour_of
+from advdemo.ui import controls, downloads, keys, quiz, resources, stepthrough, url
 from advdemo.ui.inputs import InputDigit
 from advdemo.ui.resources import ModelEntry
-from advdemo.ui.thresholds import describe_flip, visibility
 
-BATCH_SIZE = state.BATCH_SIZE
-#: The detail views' tab labels (their names in the URL: ``state.VIEWS``).
-VIEW_SWEEP, VIEW_CURVES, VIEW_BATCH = state.VIEW_SWEEP, state.VIEW_CURVES, state.VIEW_BATCH
-VIEW_STEPS, VIEW_QUIZ = state.VIEW_STEPS, state.VIEW_QUIZ
+BATCH_SIZE = keys.BATCH_SIZE
+#: The detail views' tab labels (their names in the URL: ``keys.VIEWS``).
+VIEW_SWEEP, VIEW_CURVES, VIEW_BATCH = keys.VIEW_SWEEP, keys.VIEW_CURVES, keys.VIEW_BATCH
+VIEW_STEPS, VIEW_QUIZ = keys.VIEW_STEPS, keys.VIEW_QUIZ
 #: Under each verdict until the sweep says where the model is first fooled.
 FLIP_PENDING = "Smallest ε that fools it on this digit: …"
 #: The confidence bars' height in pixels, and in presentation mode (lower: its larger type needs the room).
@@ -112,14 +106,19 @@ def _model_heading(name: str) -> str:
 
 
 def show_outcome(outcome: Outcome, info: ModelInfo, image: np.ndarray, label: int, scenario: Scenario,
-                 guessed_by: str | None = None, not_a_digit: bool = False, present: bool = False) -> DeltaGenerator:
+                 guessed_by: str | None = None, not_a_digit: bool = False, present: bool = False,
+                 radius: float | None = None) -> DeltaGenerator:
     """One model's column (``info``: its roster entry); ``image`` is the clean digit; ``guessed_by`` and
-    ``not_a_digit`` as for ``verdict``. The verdict comes first, under the model's name (in presentation mode,
+    ``not_a_digit`` as for ``verdict``; ``radius`` the L-inf radius interval bounds certify (None: no proof
+    shown). The verdict comes first, under the model's name (in presentation mode,
     ``present``, without the model's summary and with lower bars). Returns the empty line under the verdict that
     says, once the sweep is done, the smallest eps that fools this model (``show_flips``)."""
     st.markdown(_model_heading(outcome.model))
     kind, text = verdict(outcome, label, scenario.target, guessed_by=guessed_by, not_a_digit=not_a_digit)
     st.markdown(verdict_html(kind, text), unsafe_allow_html=True)
+    if radius is not None:
+        proven, line = analysis.proof(radius, scenario.norm, scenario.epsilon)
+        st.markdown(f"**{line}**" if proven else line)
     flip_line = st.empty()
     if not present:
         st.caption(info.summary)
@@ -177,7 +176,7 @@ def _resolve_label(digit: InputDigit, entries: dict[str, ModelEntry],
     return label, f"the {judge} model's answer on the clean image; say which digit it is to change it", judge
 
 
-def sweep_view(keys: resources.ModelKeys, names: tuple[str, ...], digit: InputDigit, label: int,
+def sweep_view(model_keys: resources.ModelKeys, names: tuple[str, ...], digit: InputDigit, label: int,
                scenario: Scenario) -> Sweep:
     """Confidence in the label as eps grows, on this one image, with where each model is first fooled; returns the
     sweep (``show_flips`` reads it)."""
@@ -188,7 +187,7 @@ def sweep_view(keys: resources.ModelKeys, names: tuple[str, ...], digit: InputDi
     runs = (len(epsilons) - 1) * attacked_models(scenario, names)
     with strongest_spinner(scenario, f"Sweeping ε with the strongest attack: about a second per ε and model, so "
                                      f"up to {runs} s the first time…"):
-        result = resources.sweep(keys, names, digit.image, label, scenario)
+        result = resources.sweep(model_keys, names, digit.image, label, scenario)
     origin = f", crafted on {scenario.transfer_from}" if scenario.source is Source.TRANSFER else ""
     title = f"{scenario.attack_name} {scenario.norm.label}{origin}: confidence in {label} as ε grows"
     st.vega_lite_chart(spec=charts.sweep_chart(result, names, scenario.epsilon, title), width="stretch")
@@ -205,7 +204,7 @@ def sweep_view(keys: resources.ModelKeys, names: tuple[str, ...], digit: InputDi
     return result
 
 
-def show_flips(lines: Mapping[str, DeltaGenerator], keys: resources.ModelKeys, names: tuple[str, ...],
+def show_flips(lines: Mapping[str, DeltaGenerator], model_keys: resources.ModelKeys, names: tuple[str, ...],
                digit: InputDigit, label: int, scenario: Scenario, result: Sweep | None) -> None:
     """Under each model's verdict (``lines``, from ``show_outcome``): the smallest eps that fools it on this digit,
     read from the sweep ``result`` and refined on the slider's grid (``resources.smallest_flips``); without the
@@ -214,7 +213,7 @@ def show_flips(lines: Mapping[str, DeltaGenerator], keys: resources.ModelKeys, n
         for line in lines.values():
             line.markdown(f"Smallest ε that fools it on this digit: open the tab *{VIEW_SWEEP}* below.")
         return
-    flips = resources.smallest_flips(keys, names, digit.image, label, scenario, result,
+    flips = resources.smallest_flips(model_keys, names, digit.image, label, scenario, result,
                                      controls.EPS_STEPS[scenario.norm])
     for name, line in lines.items():
         line.markdown(describe_flip(flips[name]))
@@ -262,21 +261,21 @@ def curves_view(scenario: Scenario, models: Sequence[ModelInfo]) -> None:
 
 
 def _next_batch() -> None:
-    st.session_state[state.BATCH_START] = st.session_state.get(state.BATCH_START, 0) + BATCH_SIZE
+    st.session_state[keys.BATCH_START] = st.session_state.get(keys.BATCH_START, 0) + BATCH_SIZE
 
 
-def batch_view(keys: resources.ModelKeys, names: tuple[str, ...], scenario: Scenario) -> None:
+def batch_view(model_keys: resources.ModelKeys, names: tuple[str, ...], scenario: Scenario) -> None:
     """The tutorial's batch view: 32 gallery digits attacked, each titled with its label and the models'
     answers, and the batch score."""
     digits, error = resources.gallery()
     if digits is None:
         st.info(f"The batch view needs the digit gallery: {error}")
         return
-    state.default(state.BATCH_START, 0)
-    start = int(st.session_state[state.BATCH_START]) % len(digits)
+    keys.default(keys.BATCH_START, 0)
+    start = int(st.session_state[keys.BATCH_START]) % len(digits)
     with strongest_spinner(scenario, f"Running the strongest attack on {BATCH_SIZE} digits: about 10 s per "
                                      "model…"):
-        result, png = resources.batch(keys, names, resources.gallery_key(), start, BATCH_SIZE, scenario)
+        result, png = resources.batch(model_keys, names, resources.gallery_key(), start, BATCH_SIZE, scenario)
     held = " · ".join(f"{name} {result.score(name)}/{len(result.labels)}" for name in names)
     clean = " · ".join(f"{name} {result.clean_score(name)}/{len(result.labels)}" for name in names)
     st.markdown(f"#### Batch score under attack: {held}")
@@ -294,15 +293,15 @@ def batch_view(keys: resources.ModelKeys, names: tuple[str, ...], scenario: Scen
 @st.fragment
 def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) -> None:
     """The sidebar's controls and everything computed from them (reruns alone when a control moves)."""
-    state.keep_values(state.KEPT_ATTACK)
+    keys.keep_values(keys.KEPT_ATTACK)
     available = [name for name, entry in entries.items() if entry.error is None]
     label, label_source, guessed_by = (_resolve_label(digit, entries, available) if digit is not None and available
                                        else (None, "", None))
-    present = bool(st.session_state.get(state.PRESENT))  # presentation mode: the norm, eps and attack up here
+    present = bool(st.session_state.get(keys.PRESENT))  # presentation mode: the norm, eps and attack up here
     chosen = controls.sidebar_controls(available, {name: entries[name].info.summary for name in available}, label,
                                        present)
     scenario, names = chosen.scenario, tuple(chosen.models)
-    state.write_url(scenario, names)
+    url.write_url(scenario, names)
     if not available:
         st.error("No model could be loaded: see the messages above.")
         return
@@ -317,10 +316,10 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
         return
     needed = list(names) + ([scenario.transfer_from] if scenario.source is Source.TRANSFER and
                             scenario.transfer_from not in names else [])
-    keys = tuple(entries[name].key for name in needed)
+    model_keys = tuple(entries[name].key for name in needed)
     st.subheader(f"2 · The attack: {title_of(scenario)}")
     strongest = scenario.method is Method.STRONGEST
-    budget = scenario.strongest_config().describe() if strongest else ""
+    budget = scenario.attack().describe() if strongest else ""
     st.caption(f"Computed now on this digit{f' with {budget} per model (untargeted)' if strongest else ''}. "
                f"Label {label}: {label_source}.")
     if digit.not_a_digit is not None:
@@ -329,36 +328,38 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
     with strongest_spinner(scenario, f"Running the strongest attack ({budget}) on {count} "
                                      f"model{'s' if count > 1 else ''}: about 1-2 s per model (longer the "
                                      "first time, while TensorFlow compiles it)…"):
-        outcomes = resources.outcomes(keys, names, digit.image, label, scenario, chosen.noise)
+        outcomes = resources.outcomes(model_keys, names, digit.image, label, scenario, chosen.noise)
     flip_lines = {}
+    proofs = {} if digit.not_a_digit is not None or guessed_by is not None else {
+        name: resources.certified_radius(entries[name].key, digit.image, label) for name in names}
     for column, outcome in zip(st.columns(len(outcomes), gap="large"), outcomes):
         with column:
             line = show_outcome(outcome, entries[outcome.model].info, digit.image, label, scenario, guessed_by,
-                                digit.not_a_digit is not None, present)
+                                digit.not_a_digit is not None, present, proofs.get(outcome.model))
         if digit.not_a_digit is None:
             line.markdown(FLIP_PENDING)  # until the sweep below is done: one line, so nothing under it jumps
             flip_lines[outcome.model] = line
     st.download_button("Download this example (.npz)", functools.partial(export_npz, digit, label, scenario, outcomes),
                        file_name="adversarial-example.npz", mime="application/octet-stream", on_click="ignore",
                        icon=":material/download:")
-    downloads.export_buttons(keys, digit.image, label, title_of(scenario), outcomes)
+    downloads.export_buttons(model_keys, digit.image, label, title_of(scenario), outcomes)
     st.subheader("3 · Look closer")
     sweep_tab, curves_tab, batch_tab, steps_tab, quiz_tab = st.tabs(
-        [VIEW_SWEEP, VIEW_CURVES, VIEW_BATCH, VIEW_STEPS, VIEW_QUIZ], key=state.VIEW, on_change="rerun")
+        [VIEW_SWEEP, VIEW_CURVES, VIEW_BATCH, VIEW_STEPS, VIEW_QUIZ], key=keys.VIEW, on_change="rerun")
     sweep = None
     if sweep_tab.open:
         with sweep_tab:
-            sweep = sweep_view(keys, names, digit, label, scenario)
-    show_flips(flip_lines, keys, names, digit, label, scenario, sweep)
+            sweep = sweep_view(model_keys, names, digit, label, scenario)
+    show_flips(flip_lines, model_keys, names, digit, label, scenario, sweep)
     if curves_tab.open:
         with curves_tab:
             curves_view(scenario, [entry.info for entry in entries.values()])
     if batch_tab.open:
         with batch_tab:
-            batch_view(keys, names, scenario)
+            batch_view(model_keys, names, scenario)
     if steps_tab.open:
         with steps_tab:
-            stepthrough.stepthrough_view(keys, names, digit.image, label, scenario)
+            stepthrough.stepthrough_view(model_keys, names, digit.image, label, scenario)
     if quiz_tab.open:
         with quiz_tab:
-            quiz.quiz_view(keys, names, scenario)
+            quiz.quiz_view(model_keys, names, scenario)

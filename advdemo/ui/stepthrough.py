@@ -2,7 +2,7 @@
 paused or stepped through. At each step: the image, the model's prediction and confidence, and how far the
 perturbation is from the eps-ball's boundary (eps - ||delta|| in the scenario's norm).
 
-The steps are ``advdemo.attacks.pgd_trajectory``'s, from the same random start as section 2's attack
+The steps are ``advdemo.attacks.gradient.pgd_trajectory``'s, from the same random start as section 2's attack
 (``analysis.ATTACK_SEED``), so the step the attack returns is section 2's image exactly. Playing is a fragment that
 reruns itself every ``PLAY_SECONDS`` and moves one step each time; it exists only while playing (as the training
 panel's live progress does), so a paused player costs nothing.
@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from advdemo.ui import charts, resources, state
-from advdemo.ui.analysis import Method, Scenario, Source, StepThrough
+from advdemo.demo import charts
+from advdemo.demo.analysis import Method, Scenario, Source, StepThrough
+from advdemo.ui import keys, resources
 
 if TYPE_CHECKING:
     import altair as alt
@@ -30,23 +31,23 @@ STRONGEST_NOTE = ("The strongest attack is an ensemble (per image, the worst cas
 
 
 def _switch_to_pgd() -> None:
-    st.session_state[state.METHOD] = Method.PGD
+    st.session_state[keys.METHOD] = Method.PGD
 
 
 def _go_to(step: int) -> None:
-    st.session_state[state.STEP_INDEX] = step
-    st.session_state[state.STEP_PLAYING] = False
+    st.session_state[keys.STEP_INDEX] = step
+    st.session_state[keys.STEP_PLAYING] = False
 
 
 def _pause() -> None:
-    st.session_state[state.STEP_PLAYING] = False
+    st.session_state[keys.STEP_PLAYING] = False
 
 
 def _play(last: int) -> None:
     """Play from the current step (from the start if the last step is shown)."""
-    if st.session_state.get(state.STEP_INDEX, 0) >= last:
-        st.session_state[state.STEP_INDEX] = 0
-    st.session_state[state.STEP_PLAYING] = True
+    if st.session_state.get(keys.STEP_INDEX, 0) >= last:
+        st.session_state[keys.STEP_INDEX] = 0
+    st.session_state[keys.STEP_PLAYING] = True
 
 
 def format_distance(distance: float) -> str:
@@ -97,12 +98,12 @@ def steps_chart(view: StepThrough, label: int, step: int) -> alt.TopLevelMixin:
 def _player(view: StepThrough, clean: np.ndarray, label: int, scenario: Scenario) -> None:
     """The controls and the shown step; while playing, each run moves one step (and stops at the last)."""
     last = view.steps
-    step = min(max(int(st.session_state.get(state.STEP_INDEX, 0)), 0), last)
-    if st.session_state.get(state.STEP_PLAYING):
+    step = min(max(int(st.session_state.get(keys.STEP_INDEX, 0)), 0), last)
+    if st.session_state.get(keys.STEP_PLAYING):
         step = min(step + 1, last)
-        st.session_state[state.STEP_PLAYING] = step < last
-    st.session_state[state.STEP_INDEX] = step
-    playing = bool(st.session_state.get(state.STEP_PLAYING, False))
+        st.session_state[keys.STEP_PLAYING] = step < last
+    st.session_state[keys.STEP_INDEX] = step
+    playing = bool(st.session_state.get(keys.STEP_PLAYING, False))
     previous, play, following = st.columns(3)
     previous.button("Previous step", icon=":material/skip_previous:", on_click=_go_to, args=(step - 1,),
                     disabled=step == 0, key="step_previous", width="stretch")
@@ -113,7 +114,7 @@ def _player(view: StepThrough, clean: np.ndarray, label: int, scenario: Scenario
                     width="stretch")
     following.button("Next step", icon=":material/skip_next:", on_click=_go_to, args=(step + 1,),
                      disabled=step == last, key="step_next", width="stretch")
-    st.slider("Step", 0, last, key=state.STEP_INDEX, on_change=_pause)
+    st.slider("Step", 0, last, key=keys.STEP_INDEX, on_change=_pause)
     image, perturbation, words = st.columns([1, 1, 2])
     image.image(charts.upscale(view.images[step]), width="stretch", caption=f"x_{step}")
     picture, amplification = charts.perturbation_picture(view.images[step] - clean)
@@ -133,12 +134,12 @@ def _player(view: StepThrough, clean: np.ndarray, label: int, scenario: Scenario
 def _playing(view: StepThrough, clean: np.ndarray, label: int, scenario: Scenario) -> None:
     """The player while it plays (a fragment rerun every PLAY_SECONDS). Paused or at the end, it reruns the page,
     which draws the player without a timer."""
-    if not st.session_state.get(state.STEP_PLAYING):
+    if not st.session_state.get(keys.STEP_PLAYING):
         st.rerun()
     _player(view, clean, label, scenario)
 
 
-def stepthrough_view(keys: resources.ModelKeys, names: tuple[str, ...], image: np.ndarray, label: int,
+def stepthrough_view(model_keys: resources.ModelKeys, names: tuple[str, ...], image: np.ndarray, label: int,
                      scenario: Scenario) -> None:
     """The tab: a model choice, then the player of its steps."""
     if scenario.method is Method.STRONGEST:
@@ -146,10 +147,10 @@ def stepthrough_view(keys: resources.ModelKeys, names: tuple[str, ...], image: n
         st.button("Step through PGD instead", icon=":material/footprint:", on_click=_switch_to_pgd,
                   key="step_use_pgd")
         return
-    if st.session_state.get(state.STEP_MODEL) not in names:
-        st.session_state[state.STEP_MODEL] = names[0]
-    name = st.selectbox("Model", names, key=state.STEP_MODEL)
-    view = resources.step_through(keys, name, image, label, scenario)
+    if st.session_state.get(keys.STEP_MODEL) not in names:
+        st.session_state[keys.STEP_MODEL] = names[0]
+    name = st.selectbox("Model", names, key=keys.STEP_MODEL)
+    view = resources.step_through(model_keys, name, image, label, scenario)
     crafted = (f"crafted on {view.crafted_on}'s gradients (transfer), {name}'s answers"
                if scenario.source is Source.TRANSFER else f"on {name}'s own gradients")
     start = "from a random start" if scenario.random_start and scenario.method is Method.PGD else "from the clean image"
@@ -158,7 +159,7 @@ def stepthrough_view(keys: resources.ModelKeys, names: tuple[str, ...], image: n
                f"along the gradient's steepest-ascent direction, then is projected back into the ε-ball and onto "
                f"valid pixels [0, 1]. The attack returns its strongest step (the highest loss, a step that fools "
                f"{view.crafted_on} first): step {view.kept}, section 2's image exactly.")
-    if st.session_state.get(state.STEP_PLAYING):
+    if st.session_state.get(keys.STEP_PLAYING):
         st.fragment(_playing, run_every=PLAY_SECONDS)(view, image, label, scenario)
     else:
         _player(view, image, label, scenario)

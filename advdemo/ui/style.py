@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advdemo.ui import charts, state
+from advdemo.demo import charts
+from advdemo.ui import keys
 
 CSS = """
 <style>
@@ -71,13 +72,13 @@ TOGGLE_HELP = ("For a projector: large type, no Streamlit menu, the norm, ε and
 
 def presenting() -> bool:
     """Whether this session is in presentation mode."""
-    return bool(st.session_state.get(state.PRESENT))
+    return bool(st.session_state.get(keys.PRESENT))
 
 
 def apply() -> bool:
     """Inject the app's CSS (takes no space on the page), and presentation mode's when it is on, with the sidebar
     folded away (unless the user has opened or closed it by hand in this browser, which the browser remembers).
-    Call after ``state.restore_from_url`` (a link may turn it on). Returns whether presentation mode is on."""
+    Call after ``url.restore_from_url`` (a link may turn it on). Returns whether presentation mode is on."""
     present = presenting()
     st.set_page_config(initial_sidebar_state="collapsed" if present else "auto")
     st.html(CSS + (PRESENTATION_CSS if present else ""))
@@ -86,5 +87,5 @@ def apply() -> bool:
 
 def presentation_toggle() -> bool:
     """The one presentation-mode toggle (top of the page; top right, out of the flow, in presentation mode)."""
-    state.default(state.PRESENT, False)
-    return bool(st.toggle(TOGGLE_LABEL, key=state.PRESENT, help=TOGGLE_HELP))
+    keys.default(keys.PRESENT, False)
+    return bool(st.toggle(TOGGLE_LABEL, key=keys.PRESENT, help=TOGGLE_HELP))

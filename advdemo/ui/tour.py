@@ -8,7 +8,7 @@ show the step's settings and the class can move them from there. Back sets the p
 End leaves the controls as they are.
 
 A step that needs a model the roster lacks, or that could not be loaded (the masked model, say), is skipped with a
-one-line note on the step shown instead. The step shown is in the URL (``tour=K``, a row of ``state.PARAMS``): a
+one-line note on the step shown instead. The step shown is in the URL (``tour=K``, a row of ``url.PARAMS``): a
 link opens that step, and the link's own settings win over the step's.
 """
 
@@ -21,9 +21,9 @@ from typing import Any
 
 import streamlit as st
 
-from advdemo.config import Norm
-from advdemo.ui import inputs, state, style, training
-from advdemo.ui.analysis import Method, Source
+from advdemo.configs import Norm
+from advdemo.demo.analysis import Method, Source
+from advdemo.ui import inputs, keys, style, training
 from advdemo.ui.resources import ModelEntry
 
 #: The gradient-masked model (the NSL tutorial's recipe, seed 1), a bundled model off by default.
@@ -62,7 +62,7 @@ class Step:
     Attributes:
         title: a few words.
         text: one to three sentences for the class (markdown).
-        settings: the session-state values it sets (widget keys of ``advdemo.ui.state`` and ``training``); a
+        settings: the session-state values it sets (widget keys of ``advdemo.ui.keys`` and ``training``); a
             tuple becomes a list (the models).
         needs: the models it shows: when one is missing or failed to load, the step is skipped.
         alternative: a second button, if any.
@@ -79,33 +79,33 @@ class Step:
 
 
 #: The attack of steps 2 and 3: one FGSM step of the tutorial's size, white-box, untargeted, without the noise.
-_FGSM = {state.NORM: Norm.LINF, state.eps_key(Norm.LINF): 0.2, state.METHOD: Method.FGSM,
-         state.SOURCE: Source.WHITE_BOX, state.TARGETED: False, state.NOISE: False}
-_PGD = {**_FGSM, state.METHOD: Method.PGD, state.STEPS: 40, state.STEP_FRACTION: 0.1, state.RANDOM_START: True}
-_STRONGEST = {**_FGSM, state.METHOD: Method.STRONGEST}
+_FGSM = {keys.NORM: Norm.LINF, keys.eps_key(Norm.LINF): 0.2, keys.METHOD: Method.FGSM,
+         keys.SOURCE: Source.WHITE_BOX, keys.TARGETED: False, keys.NOISE: False}
+_PGD = {**_FGSM, keys.METHOD: Method.PGD, keys.STEPS: 40, keys.STEP_FRACTION: 0.1, keys.RANDOM_START: True}
+_STRONGEST = {**_FGSM, keys.METHOD: Method.STRONGEST}
 #: The masked model's steps open the test-set tab: its FGSM and PGD curves side by side (and no sweep of the
 #: strongest attack, which would take half a minute).
-_MASKED = {state.MODELS: (MASKED,), state.VIEW: state.VIEW_CURVES}
+_MASKED = {keys.MODELS: (MASKED,), keys.VIEW: keys.VIEW_CURVES}
 
 STEPS: tuple[Step, ...] = (
     Step("Draw a digit",
          "Draw one digit on the black canvas, large and in the middle, then click which digit it is: the attack "
          "needs the true label to push the models away from it.",
-         {state.INPUT_MODE: state.DRAW, state.INPUT_OPEN: True},
-         alternative=Alternative("Use a gallery digit instead", {state.INPUT_MODE: state.GALLERY})),
+         {keys.INPUT_MODE: keys.DRAW, keys.INPUT_OPEN: True},
+         alternative=Alternative("Use a gallery digit instead", {keys.INPUT_MODE: keys.GALLERY})),
     Step("Attack the base model",
          "One FGSM step of ε = 0.2 in L-inf (every pixel moves by at most 0.2), computed on the base model's own "
          "gradients. The normally trained base model is usually **fooled**, although we still see the same digit: "
          "move ε to find where it flips.",
-         {state.MODELS: ("base",), **_FGSM}, needs=("base",)),
+         {keys.MODELS: ("base",), **_FGSM}, needs=("base",)),
     Step("The robust model holds",
          "The same attack on the robust model, adversarially trained on PGD examples (TRADES): it stays right "
          "where the base model is fooled. Its price: a little clean accuracy and a much longer training.",
-         {state.MODELS: ("base", "robust"), **_FGSM}, needs=("base", "robust")),
+         {keys.MODELS: ("base", "robust"), **_FGSM}, needs=("base", "robust")),
     Step("The robust model holds, even against PGD",
          "PGD takes 40 smaller steps, each projected back into the ε-ball: a much stronger attack than one FGSM "
          "step. The base model has no chance; the robust model still holds on most digits: its robustness is real.",
-         {state.MODELS: ("base", "robust"), **_PGD}, needs=("base", "robust")),
+         {keys.MODELS: ("base", "robust"), **_PGD}, needs=("base", "robust")),
     Step("The masked model's trap (1 of 3): FGSM",
          "The masked model is the NSL tutorial's recipe trained with another seed. Against FGSM at ε = 0.2 it "
          "looks robust: FGSM barely touches it (the dashed curve in the test-set tab below).",
@@ -121,7 +121,7 @@ STEPS: tuple[Step, ...] = (
     Step("Noise versus attack",
          "Under each model: the same digit with random noise of the same size as the attack's change. Noise hardly "
          "ever changes an answer; the attack's chosen direction does: an adversarial example is not just noise.",
-         {state.MODELS: ("base", "robust"), **_FGSM, state.NOISE: True}, needs=("base", "robust")),
+         {keys.MODELS: ("base", "robust"), **_FGSM, keys.NOISE: True}, needs=("base", "robust")),
     Step("Train your own",
          "**Train a model** is open in the sidebar (in presentation mode, the arrow at the top left shows the "
          "sidebar), with the Quick preset chosen. Press Train and watch the loss fall and the accuracy rise; "
@@ -143,11 +143,11 @@ def _why(name: str, loaded: Mapping[str, bool]) -> str:
 
 def _set(settings: Mapping[str, Any], keep_existing: bool = False) -> None:
     """Put ``settings`` in session state (with ``keep_existing``, only the values not set yet: a link's own win)."""
-    was_drawing = st.session_state.get(state.INPUT_MODE) == state.DRAW
+    was_drawing = st.session_state.get(keys.INPUT_MODE) == keys.DRAW
     for key, value in settings.items():
         if not (keep_existing and key in st.session_state):
             st.session_state[key] = list(value) if isinstance(value, tuple) else value
-    if st.session_state.get(state.INPUT_MODE) == state.DRAW and not was_drawing:
+    if st.session_state.get(keys.INPUT_MODE) == keys.DRAW and not was_drawing:
         inputs.remount_canvas()  # what the input choice's own callback does: the canvas with the kept drawing
 
 
@@ -164,12 +164,12 @@ def go(number: int, direction: int, loaded: Mapping[str, bool], keep_existing: b
              for name, numbers in skipped.items()]
     st.session_state[_NOTE] = " ".join(notes) or None
     if not 1 <= number <= len(STEPS):  # no step left that way: the tour stays where it was (or ends)
-        if _valid(st.session_state.get(state.TOUR)):
-            st.session_state[_APPLIED] = st.session_state[state.TOUR]
+        if _valid(st.session_state.get(keys.TOUR)):
+            st.session_state[_APPLIED] = st.session_state[keys.TOUR]
         else:
             end()
         return
-    st.session_state[state.TOUR] = number
+    st.session_state[keys.TOUR] = number
     st.session_state[_APPLIED] = number
     _set(STEPS[number - 1].settings, keep_existing)
 
@@ -180,7 +180,7 @@ def _alternative(settings: Mapping[str, Any]) -> None:
 
 def end() -> None:
     """Callback of End: the tour goes, the controls stay as they are."""
-    for key in (state.TOUR, _APPLIED, _NOTE):
+    for key in (keys.TOUR, _APPLIED, _NOTE):
         st.session_state.pop(key, None)
 
 
@@ -193,13 +193,13 @@ def tour_bar(entries: Mapping[str, ModelEntry]) -> None:
     End. Call before the input section and the controls (a step from a link sets them). ``entries``: the roster's
     models and whether each loaded (``resources.model_entries``)."""
     loaded = {name: entry.error is None for name, entry in entries.items()}
-    number = st.session_state.get(state.TOUR)
+    number = st.session_state.get(keys.TOUR)
     if number is not None and not _valid(number):
         end()
         number = None
     if number is not None and st.session_state.get(_APPLIED) != number:  # from a link: not set yet
         go(number, 1, loaded, keep_existing=True)
-        number = st.session_state[state.TOUR]
+        number = st.session_state[keys.TOUR]
     if number is None:
         if style.presenting():
             st.html(FLOATING_START_CSS)

@@ -1,6 +1,6 @@
 """The sidebar's "Train a model" panel and "Your models" list.
 
-Training runs in a child process at a lower CPU priority (``advdemo.jobs.ProcessJob``), one at a time per server
+Training runs in a child process at a lower CPU priority (``jobs.ProcessJob``), one at a time per server
 (``job_manager``), so the sessions' attacks stay quick while it runs; every session sees it, only the session that
 started it can cancel it. While a job runs an open panel refreshes itself every second (a fragment; a closed one
 shows a status line), and reruns the whole page when the model is saved and when the job
@@ -15,10 +15,10 @@ import uuid
 import pandas as pd
 import streamlit as st
 
-from advdemo import registry
-from advdemo.config import Norm
+from advdemo.configs import Norm
 from advdemo.data import resolve_mnist_path
-from advdemo.jobs import (
+from advdemo.models import registry
+from advdemo.training.jobs import (
     Busy,
     Job,
     JobManager,
@@ -29,8 +29,16 @@ from advdemo.jobs import (
     format_duration,
     user_model_job,
 )
-from advdemo.presets import CUSTOM, CUSTOM_HELP, KIND_LABELS, MEASURED_ON, PRESETS, Kind, custom_request
-from advdemo.ui import state
+from advdemo.training.presets import (
+    CUSTOM,
+    CUSTOM_HELP,
+    KIND_LABELS,
+    MEASURED_ON,
+    PRESETS,
+    Kind,
+    custom_request,
+)
+from advdemo.ui import keys
 
 PRESET = "train_preset"
 #: The "Train a model" expander's open state (the tour opens it; a new job opens it once in its own session).
@@ -60,7 +68,7 @@ def job_manager() -> JobManager:
 
 
 def _session_id() -> str:
-    state.default(SESSION, uuid.uuid4().hex)
+    keys.default(SESSION, uuid.uuid4().hex)
     return st.session_state[SESSION]
 
 
@@ -77,7 +85,7 @@ def _preset_label(key: str) -> str:
 
 def _custom_settings() -> dict:
     for field, value in CUSTOM_DEFAULTS.items():
-        state.default(_key(field), value)
+        keys.default(_key(field), value)
     kind = st.selectbox("Training", list(Kind), key=_key("kind"), format_func=KIND_LABELS.get,
                         help=CUSTOM_HELP["kind"])
     values = {"kind": kind,
@@ -205,21 +213,21 @@ def training_panel() -> None:
     """The sidebar's "Train a model" expander."""
     job = job_manager().current()
     running = job is not None and not job.snapshot().state.finished
-    state.default(PANEL, False)
+    keys.default(PANEL, False)
     # The session that started the job sees it open, once per job (then the user decides); the others keep their
     # panel as it is: a class of 30 with the panel open would redraw 30 progress charts every second.
     if running and job.owner == _session_id() and st.session_state.get(OPENED_FOR) != id(job):
         st.session_state[PANEL] = True
         st.session_state[OPENED_FOR] = id(job)
     with st.sidebar.expander("Train a model", key=PANEL, on_change="rerun", icon=":material/model_training:"):
-        state.default(PRESET, "quick")
+        keys.default(PRESET, "quick")
         preset = st.selectbox("Preset", [*PRESETS, CUSTOM], key=PRESET, format_func=_preset_label,
                               help=f"Times measured on {MEASURED_ON}; the progress bar gives the real estimate here.")
         if preset == CUSTOM:
             _custom_settings()
         else:
             st.caption(PRESETS[preset].description)
-        state.default(NAME, f"my-{preset}")
+        keys.default(NAME, f"my-{preset}")
         st.text_input("Name of the new model", key=NAME, max_chars=registry.MAX_NAME_LENGTH,
                       help="Letters, digits, - and _; it is saved in your models folder.")
         data = resolve_mnist_path()
@@ -256,9 +264,9 @@ def _delete_clicked(name: str) -> None:
         registry.delete_user_model(name)
         st.session_state[MESSAGE] = None
         st.session_state.pop(USER_MODEL, None)
-        chosen = st.session_state.get(state.MODELS)
+        chosen = st.session_state.get(keys.MODELS)
         if isinstance(chosen, list) and name in chosen:
-            st.session_state[state.MODELS] = [model for model in chosen if model != name]
+            st.session_state[keys.MODELS] = [model for model in chosen if model != name]
     except (ValueError, OSError) as error:
         st.session_state[MESSAGE] = f"Could not delete {name}: {error}"
 

@@ -14,7 +14,7 @@ What makes a browser test of a Streamlit page deterministic, learnt the hard way
   next click elsewhere (say on an expander's summary) only takes it away: ``close_combobox`` blurs it.
 * A fresh browser shows a skeleton where a widget's code is still loading, and a number input may show its minimum
   a moment before its value: ``wait_idle`` waits for the skeletons, ``eventually`` for a value.
-* The widgets are found by their keys (``advdemo/ui/state.py``): Streamlit gives each keyed widget's container the
+* The widgets are found by their keys (``advdemo/ui/keys.py``): Streamlit gives each keyed widget's container the
   class ``st-key-<key>``.
 
 No pytest in here (like ``browser_helpers``); assertions are Playwright's ``expect``.

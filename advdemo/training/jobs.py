@@ -1,0 +1,465 @@
+"""A training job: train, save, evaluate, with live progress, an ETA and a cancel that stops within a batch.
+
+One implementation for the command line (``python -m advdemo.train`` runs a job in its own thread of
+control and prints its progress) and the app (the sidebar runs a ``ProcessJob``: the same job in a child
+process at a lower CPU priority, and reads its ``snapshot()`` every second). A job goes through
+
+    TRAINING -> (SAVING) -> EVALUATING -> DONE          or CANCELLED / FAILED at any point
+
+* training reports every batch (``Snapshot.fraction``, the running loss and accuracy, an ETA);
+* a cancel during training saves nothing (the model is never half-written: ``save`` is only called after the
+  last epoch, and it writes atomically); a cancel during the evaluation keeps the model and the figures
+  measured so far;
+* the evaluation (``EVALUATION_SUITE`` on ``evaluation_n`` test images, then the L-inf curve the app plots)
+  rewrites the card after each figure, so the model can be attacked in the app while it runs.
+
+``JobManager`` lets one job run per server at a time: a second ``start`` is refused with ``Busy``, whose
+message says which model is training, since when and until about when.
+
+Why a process for the app: TensorFlow runs every op of a process on one shared pool of threads, so a training
+in a thread of the server competes on equal terms with every session's attacks (a class of 30 saw its
+interactions slow several times while one training ran, ``benchmarks/load_test.py``). In a child process at
+``CHILD_NICENESS`` the kernel gives the sessions' short attacks the CPU first and the training what is left.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import multiprocessing
+import os
+import pickle
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+from advdemo.configs import QUICK_BUDGET, AdvRegConfig, Norm, TrainConfig
+from advdemo.data import Split, load_mnist
+from advdemo.evaluation import AttackSpec, accuracy, adversarial_images, headline_pgd
+from advdemo.models import registry
+from advdemo.models.cards import machine_description, write_json_atomically
+from advdemo.training import child
+from advdemo.training.adversarial import TrainingProgress, train_model
+
+#: What a finished model is measured with before it joins the roster: clean, FGSM, PGD-40 x3 and the
+#: strongest attack at L-inf 0.2 (the tutorial's eps), on ``TrainingRequest.evaluation_n`` test images.
+EVALUATION_SUITE: tuple[AttackSpec, ...] = (AttackSpec.clean(), AttackSpec.fgsm(0.2), headline_pgd(0.2, Norm.LINF),
+                                            AttackSpec.strongest(0.2, budget=QUICK_BUDGET))
+#: The accuracy-vs-eps curve of a new model's card (the app's test-set tab plots it): FGSM and PGD-40 in L-inf.
+CURVE_EPSILONS: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
+#: At most this many points of the loss/accuracy history are kept for the live chart.
+HISTORY_POINTS = 400
+#: How much lower a ``ProcessJob``'s CPU priority is than the server's (``os.nice``; 19 is the lowest).
+CHILD_NICENESS = 10
+
+
+class State(enum.Enum):
+    TRAINING = "training"
+    EVALUATING = "evaluating"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (State.DONE, State.CANCELLED, State.FAILED)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingRequest:
+    """What to train and under which name.
+
+    Attributes:
+        name: the model's name (where it is saved is the ``save`` callback's business).
+        recipe: the preset or recipe it came from (``custom`` for hand-set values), for the card.
+        description: one line on the recipe, for the card.
+        train_config, adv_config: the configs (``adv_config=None``: normal training).
+        train_examples: the first N training images (``None``: all).
+        evaluation_n: test images of the evaluation (0 skips it); curve_n: of the curve (0 skips it).
+    """
+
+    name: str
+    recipe: str
+    description: str
+    train_config: TrainConfig
+    adv_config: AdvRegConfig | None
+    train_examples: int | None = None
+    evaluation_n: int = 1000
+    curve_n: int = 300
+
+    def __post_init__(self) -> None:
+        if self.train_examples is not None and self.train_examples < 1:
+            raise ValueError(f"train_examples must be >= 1 or None, got {self.train_examples!r}")
+        if self.evaluation_n < 0 or self.curve_n < 0:
+            raise ValueError("evaluation_n and curve_n must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """A job's state at one moment, safe to read from another thread.
+
+    ``fraction`` is of the current stage (training or evaluation); ``eta_seconds`` of the current stage too
+    (``None`` until it can be estimated); ``history`` holds (epoch as a real number, loss, accuracy) points;
+    ``figures`` the evaluation's results so far as (description, accuracy).
+    """
+
+    name: str
+    owner: str
+    state: State
+    started: float
+    fraction: float = 0.0
+    epoch: int = 0
+    epochs: int = 0
+    batch: int = 0
+    batches: int = 0
+    eta_seconds: float | None = None
+    history: tuple[tuple[float, float, float], ...] = ()
+    figures: tuple[tuple[str, float], ...] = ()
+    message: str = ""
+    finished_at: float | None = None
+
+    @property
+    def stage_label(self) -> str:
+        if self.state is State.TRAINING:
+            return f"epoch {self.epoch}/{self.epochs}, batch {self.batch}/{self.batches}"
+        return self.state.value
+
+
+def split_validation(train: Split, size: int) -> tuple[Split, Split | None]:
+    """The last ``size`` images held out for validation (``None`` for 0); ValueError if none would be left."""
+    if size == 0:
+        return train, None
+    if size >= len(train):
+        raise ValueError(f"a validation set of {size} leaves no training images (there are {len(train)})")
+    return Split(train.images[:-size], train.labels[:-size]), Split(train.images[-size:], train.labels[-size:])
+
+
+def failure_message(error: Exception) -> str:
+    """One line for the page: our own messages about files and values (``OSError``, ``ValueError``) as they are,
+    anything else (a bug) with its class name, for the log's traceback."""
+    if isinstance(error, (OSError, ValueError)) and str(error):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+class _Cancelled(Exception):
+    """Raised inside the evaluation's progress callback to stop it."""
+
+
+def eta(elapsed: float, fraction: float) -> float | None:
+    """Seconds left when ``fraction`` of the work took ``elapsed`` seconds (``None`` before 1% is done)."""
+    if fraction < 0.01:
+        return None
+    return max(0.0, elapsed / fraction - elapsed)
+
+
+#: Writes the model and its card (atomically) and returns where; called once, after training completes.
+Save = Callable[[keras.Model, dict[str, Any]], Any]
+#: Rewrites the card (atomically) as figures arrive.
+UpdateCard = Callable[[dict[str, Any]], None]
+
+
+class TrainingJob:
+    """Trains ``request`` on ``train``, hands the model to ``save``, then evaluates it on ``test``.
+
+    ``run()`` does it all in the calling thread; ``start()`` in a daemon thread. ``snapshot()`` and
+    ``cancel()`` may be called from any thread at any time.
+    """
+
+    def __init__(self, request: TrainingRequest, load_data: Callable[[], tuple[Split, Split]], save: Save,
+                 update_card: UpdateCard, owner: str = "", card_extras: dict[str, Any] | None = None,
+                 on_update: Callable[[Snapshot], None] | None = None):
+        self.request, self.owner = request, owner
+        self._load_data, self._save, self._update_card = load_data, save, update_card
+        self._card_extras = dict(card_extras or {})
+        self._on_update = on_update
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stage_started = time.time()
+        self._snapshot = Snapshot(request.name, owner, State.TRAINING, started=time.time(),
+                                  epochs=request.train_config.epochs)
+        self.card: dict[str, Any] | None = None
+
+    # --- the outside view ---------------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def start(self) -> TrainingJob:
+        self._thread = threading.Thread(target=self.run, name=f"train-{self.request.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> Snapshot:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.snapshot()
+
+    # --- the work -----------------------------------------------------------------------------------------
+
+    def _update(self, **changes: Any) -> None:
+        with self._lock:
+            self._snapshot = dataclasses.replace(self._snapshot, **changes)
+            snapshot = self._snapshot
+        if self._on_update is not None:
+            self._on_update(snapshot)
+
+    def _finish(self, state: State, message: str) -> Snapshot:
+        self._update(state=state, message=message, eta_seconds=0.0 if state is State.DONE else None,
+                     finished_at=time.time())
+        return self.snapshot()
+
+    def _on_progress(self, progress: TrainingProgress) -> None:
+        history = self._snapshot.history
+        point = (progress.epoch - 1 + progress.batch / progress.batches, progress.logs.get("loss", float("nan")),
+                 progress.logs.get("accuracy", float("nan")))
+        every = max(1, progress.epochs * progress.batches // HISTORY_POINTS)
+        if progress.batch % every == 0 or progress.batch == progress.batches:
+            history = history + (point,)
+        self._update(fraction=progress.fraction, epoch=progress.epoch, epochs=progress.epochs, batch=progress.batch,
+                     batches=progress.batches, history=history,
+                     eta_seconds=eta(time.time() - self._stage_started, progress.fraction))
+
+    def run(self) -> Snapshot:
+        """Trains, saves, evaluates; returns the final snapshot. Never raises: a failure is ``FAILED`` with a
+        message (the traceback goes to the server's log, not to the page)."""
+        request = self.request
+        try:
+            self._update(message="loading the training data")
+            train, test = self._load_data()
+            train, validation = split_validation(train.head(request.train_examples),
+                                                 request.train_config.validation_size)
+            if self._cancel.is_set():
+                return self._finish(State.CANCELLED, "cancelled before training started: nothing was written")
+            self._stage_started = time.time()
+            self._update(message=f"training on {len(train):,} images")
+            result = train_model(train, request.train_config, request.adv_config, validation=validation,
+                                 on_progress=self._on_progress, should_stop=self._cancel.is_set)
+            if not result.completed:
+                return self._finish(State.CANCELLED, "cancelled: nothing was written")
+            self.card = self._card(result, len(train))
+            self._save(result.model, self.card)
+            return self._evaluate(result.model, test)
+        except _Cancelled:
+            return self._finish(State.CANCELLED, "evaluation cancelled: the model and the figures measured so far "
+                                                 "are kept")
+        except Exception as error:  # reported on the page in one line; the traceback goes to the log
+            traceback.print_exc()
+            return self._finish(State.FAILED, failure_message(error))
+
+    def _card(self, result, train_examples: int) -> dict[str, Any]:
+        request = self.request
+        return {
+            "name": request.name,
+            "recipe": request.recipe,
+            "description": request.description,
+            **self._card_extras,
+            "seed": request.train_config.seed,
+            "train_config": dataclasses.asdict(request.train_config),
+            "adv_config": None if request.adv_config is None else dataclasses.asdict(request.adv_config),
+            "data": {**self._card_extras.get("data", {}), "train_examples": train_examples,
+                     "validation_examples": request.train_config.validation_size},
+            "training": {"seconds": round(result.seconds, 1),
+                         "epoch_seconds": [round(seconds, 2) for seconds in result.epoch_seconds],
+                         "history": {key: [round(value, 5) for value in values]
+                                     for key, values in result.history.items()}},
+            "machine": machine_description(),
+            "contract": "keras.saving.load_model(path) -> input (None, 28, 28, 1) float32 in [0, 1], "
+                        "output (None, 10) logits",
+            "metrics": [],
+            "sweeps": [],
+            "sanity_checks": [],
+        }
+
+    def _evaluate(self, model: keras.Model, test: Split) -> Snapshot:
+        request, card = self.request, self.card
+        specs = list(EVALUATION_SUITE) if request.evaluation_n else []
+        curve = [spec for eps in CURVE_EPSILONS for spec in (AttackSpec.fgsm(eps), AttackSpec.pgd(eps, restarts=1))]
+        curve = curve if request.curve_n else []
+        total = len(specs) + len(curve)
+        if total == 0:
+            return self._finish(State.DONE, "trained and saved (no evaluation asked for)")
+        self._stage_started = time.time()
+        self._update(state=State.EVALUATING, fraction=0.0, eta_seconds=None,
+                     message=f"measuring it on {request.evaluation_n:,} test images")
+        done = 0
+
+        def progress(spec: AttackSpec, fraction: float, stage: str = "") -> None:
+            if self._cancel.is_set():
+                raise _Cancelled
+            overall = (done + fraction) / total
+            self._update(fraction=overall, eta_seconds=eta(time.time() - self._stage_started, overall),
+                         message=f"measuring {spec.describe()}")
+
+        for key, spec_list, n in (("metrics", specs, request.evaluation_n), ("sweeps", curve, request.curve_n)):
+            split = test.head(n)
+            for spec in spec_list:
+                progress(spec, 0.0)
+                images = adversarial_images(model, split, spec, on_progress=progress)
+                value = accuracy(model, images, split.labels)
+                card[key] = card[key] + [spec.as_entry(len(split), value)]
+                self._update_card(card)
+                done += 1
+                self._update(figures=self._snapshot.figures + ((spec.describe(), value),), fraction=done / total)
+        return self._finish(State.DONE, "trained, saved and measured")
+
+
+def user_model_job(request: TrainingRequest, owner: str = "", card_extras: dict[str, Any] | None = None,
+                   on_update: Callable[[Snapshot], None] | None = None) -> TrainingJob:
+    """A job on MNIST (``advdemo.data.load_mnist``: ``ADVDEMO_MNIST``, else Keras' download) whose model and card
+    go to the user folder (``registry.save_user_model``, both files or neither) under ``request.name``."""
+    saved: dict[str, registry.ModelInfo] = {}
+
+    def save(model: keras.Model, card: dict[str, Any]) -> None:
+        saved["info"] = registry.save_user_model(model, card, request.name)
+
+    def update_card(card: dict[str, Any]) -> None:
+        write_json_atomically(saved["info"].card_path, card)
+
+    return TrainingJob(request, load_data=load_mnist, save=save, update_card=update_card, owner=owner,
+                       card_extras=card_extras, on_update=on_update)
+
+
+#: Builds the job a ``ProcessJob`` runs, in the child: ``build(on_update=...)``. Must pickle (a module-level
+#: function, or a ``functools.partial`` of one), e.g. ``partial(user_model_job, request, owner=...)``.
+BuildJob = Callable[..., TrainingJob]
+
+
+class ProcessJob:
+    """The job ``build`` makes, run in a child process (``spawn``: a fresh interpreter, no threads inherited from
+    the server) ``CHILD_NICENESS`` below the server's priority. The same outside view as ``TrainingJob``:
+    ``request``, ``owner``, ``snapshot()``, ``cancel()``, ``start()``, ``join()``.
+
+    The child sends snapshots over a queue; a thread of this process keeps the latest. If the child dies
+    without a final snapshot (killed, out of memory), the job ends ``FAILED`` with its exit code; a cancel
+    reaches the child's job through an event, so it stops within a batch and writes nothing, as in a thread.
+    """
+
+    def __init__(self, request: TrainingRequest, build: BuildJob, owner: str = "",
+                 niceness: int = CHILD_NICENESS) -> None:
+        self.request, self.owner = request, owner
+        self._build, self._niceness = build, niceness
+        context = multiprocessing.get_context("spawn")
+        self._context = context
+        self._updates = context.Queue()
+        # A lock-free shared flag, polled by the child: a multiprocessing.Event's set() waits for every process
+        # that ever waited on it to wake, so it hangs for good once a child has exited inside wait().
+        self._cancel = context.RawValue("b", 0)
+        self._lock = threading.Lock()
+        self._snapshot = Snapshot(request.name, owner, State.TRAINING, started=time.time(),
+                                  epochs=request.train_config.epochs, message="starting the training process")
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._pump_thread: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (``None`` before ``start``)."""
+        return None if self._process is None else self._process.pid
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot
+
+    def cancel(self) -> None:
+        self._cancel.value = 1
+
+    def start(self) -> ProcessJob:
+        # The builder travels pickled, so the child unpickles it (and imports TensorFlow) after lowering its
+        # priority: see advdemo/training/child.py.
+        priority = min(19, os.getpriority(os.PRIO_PROCESS, 0) + self._niceness)
+        self._process = self._context.Process(
+            target=child.run, args=(priority, pickle.dumps(self._build), self._updates, self._cancel),
+            name=f"train-{self.request.name}", daemon=True)
+        self._process.start()
+        os.setpriority(os.PRIO_PROCESS, self._process.pid, priority)  # from its first moments: Python's start-up
+        self._pump_thread = threading.Thread(target=self._pump, name=f"pump-{self.request.name}", daemon=True)
+        self._pump_thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> Snapshot:
+        if self._pump_thread is not None:
+            self._pump_thread.join(timeout)
+        return self.snapshot()
+
+    def _set(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            self._snapshot = snapshot
+
+    def _pump(self) -> None:
+        """Keeps the child's latest snapshot until a final one arrives, or the child is gone without one."""
+        process = self._process
+        while True:
+            try:
+                snapshot = self._updates.get(timeout=0.5)
+            except queue.Empty:
+                if process.is_alive():
+                    continue
+                try:  # anything it sent just before it ended
+                    snapshot = self._updates.get(timeout=1.0)
+                except queue.Empty:
+                    process.join()
+                    self._set(dataclasses.replace(
+                        self.snapshot(), state=State.FAILED, eta_seconds=None, finished_at=time.time(),
+                        message=f"the training process stopped unexpectedly (exit code {process.exitcode}); "
+                                "the server's log says why. Nothing half-written was kept."))
+                    return
+            self._set(snapshot)
+            if snapshot.state.finished:
+                process.join(30)
+                return
+
+
+#: What ``JobManager`` runs: a job in a thread (``TrainingJob``) or in a child process (``ProcessJob``).
+Job = TrainingJob | ProcessJob
+
+
+class Busy(RuntimeError):
+    """A job is already running on this server."""
+
+
+class JobManager:
+    """One training at a time per server (one process): ``start`` refuses a second with ``Busy``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._job: Job | None = None
+
+    def current(self) -> Job | None:
+        """The running job, or the last one (finished) until another starts."""
+        with self._lock:
+            return self._job
+
+    def start(self, job: Job) -> Job:
+        with self._lock:
+            if self._job is not None and not self._job.snapshot().state.finished:
+                raise Busy(busy_message(self._job.snapshot()))
+            self._job = job
+        return job.start()
+
+
+def busy_message(snapshot: Snapshot) -> str:
+    """E.g. ``Another session is training "quick-robust" (since 14:02, about 1 min left); one training runs at a
+    time: try again when it finishes.``"""
+    since = time.strftime("%H:%M", time.localtime(snapshot.started))
+    left = "" if snapshot.eta_seconds is None else f", about {format_duration(snapshot.eta_seconds)} left"
+    return (f'Another session is training "{snapshot.name}" (since {since}{left}); one training runs at a time '
+            "on this server: try again when it finishes.")
+
+
+def format_duration(seconds: float) -> str:
+    """``45 s``, ``3 min``, ``1 h 05 min``."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
