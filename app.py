@@ -49,7 +49,6 @@ def main() -> None:
         explain.explanations()
     training.training_panel()
     training.user_models_panel(roster)
-    runtime.freeze_startup_objects()  # once: later reruns skip garbage-collecting the start-up heap
 
 
 main()

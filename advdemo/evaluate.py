@@ -13,6 +13,7 @@ measures only the others. ``--recheck`` reruns only the sanity checks, on the fi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -229,6 +230,77 @@ def measure(model, split: Split, specs: Sequence[AttackSpec], kept: list[dict[st
     return entries
 
 
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a run measures: ``full`` on every test image, ``on_subset`` on the fixed random sample ``subset`` (its
+    test-set indices ``chosen``; None: no sample), the ``sweeps``, and for a partial run the points ``only``."""
+
+    full: list[AttackSpec]
+    on_subset: list[AttackSpec]
+    sweeps: list[AttackSpec]
+    subset: Split
+    chosen: np.ndarray | None
+    only: set[tuple[Norm, float]] | None
+
+
+def plan(args: argparse.Namespace, test: Split, card: dict[str, Any] | None) -> Plan:
+    """The figures the options ask for (``ValueError`` with the message for the user when they are malformed)."""
+    specs = STANDARD_SUITE if args.suite == "standard" else QUICK_SUITE
+    try:
+        full_points = parse_points(args.full_set)
+        only = None if args.only is None else parse_points(args.only)
+    except (ValueError, IndexError):
+        raise ValueError(f"--full-set and --only take NORM:EPS points such as linf:0.2, got "
+                         f"{args.full_set + (args.only or [])}") from None
+    if only is not None:
+        if not (card is not None and args.write_card):
+            raise ValueError("--only updates a card: give --write-card")
+        specs = [spec for spec in specs if spec.kind == "strongest" and (spec.norm, spec.eps) in only]
+    subset, chosen = test, None
+    if args.subset_n and args.subset_n < len(test):
+        chosen = np.sort(np.random.default_rng(0).permutation(len(test))[:args.subset_n])
+        subset = Split(test.images[chosen], test.labels[chosen])
+    full = [spec for spec in specs if subset is test or spec.kind in ("none", "fgsm")
+            or (spec.norm, spec.eps) in full_points or spec.source != WHITE_BOX]
+    sweeps = sweep_suite(args.sweep_strongest) if args.sweep_n and only is None else []
+    return Plan(full, [spec for spec in specs if spec not in full], sweeps, subset, chosen, only)
+
+
+def run_plan(args: argparse.Namespace, todo: Plan, model, base, test: Split,
+             card: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Reporter]:
+    """(metrics, sweeps, the reporter that timed them): each new metric written into the card as soon as it is
+    measured (``--write-card``), so that a run stopped later loses only the figure it was on."""
+    kept_metrics = card.get("metrics", []) if (card and args.update) else []
+    kept_sweeps = card.get("sweeps", []) if (card and args.update) else []
+    reporter = Reporter(len(todo.full) + len(todo.on_subset) + len(todo.sweeps))
+    print(f"evaluating {args.model} on {len(test)} test images; strongest attack: {EVALUATION_BUDGET.describe()}",
+          flush=True)
+    if todo.chosen is not None:
+        print(f"the doubling checks of figures on all {len(test)} images run on the fixed random sample of "
+              f"{len(todo.chosen)}", flush=True)
+    verdicts = Verdicts(args.verdicts) if args.verdicts else None
+
+    def keep(entry: dict[str, Any]) -> None:
+        if card is not None and args.write_card:  # re-read: runs on other points of the same card keep theirs
+            current = read_card(card_path(args.model))
+            current["metrics"] = merge_entries(current.get("metrics", []), [entry])
+            write_json_atomically(card_path(args.model), current)
+
+    metrics = measure(model, test, todo.full, kept_metrics, reporter, {"base": base}, args.batch_size,
+                      check=todo.chosen, max_doublings=args.max_doublings, verdicts=verdicts, on_entry=keep)
+    if todo.on_subset:
+        print(f"on a fixed random sample of {len(todo.subset)} test images (seed 0):", flush=True)
+        metrics += measure(model, todo.subset, todo.on_subset, kept_metrics, reporter, {"base": base},
+                           args.batch_size, full_size=len(test), max_doublings=args.max_doublings, verdicts=verdicts,
+                           indices=todo.chosen, on_entry=keep)
+    sweeps = []
+    if todo.sweeps:
+        print(f"sweeps on {min(args.sweep_n, len(test))} test images", flush=True)
+        sweeps = measure(model, test.head(args.sweep_n), todo.sweeps, kept_sweeps, reporter, {}, args.batch_size,
+                         max_doublings=args.max_doublings)
+    return metrics, sweeps, reporter
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.recheck:
@@ -240,76 +312,27 @@ def main(argv: list[str] | None = None) -> int:
         base = load_model(args.base)
         _, test = load_mnist(args.data)
         card = read_card(card_path(args.model)) if (args.write_card or args.update) else None
+        test = test.head(args.n)
+        todo = plan(args, test, card)
     except (ModelFileError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     keras.utils.set_random_seed(args.seed)
-    test = test.head(args.n)
-    specs = STANDARD_SUITE if args.suite == "standard" else QUICK_SUITE
-    try:
-        full_points = parse_points(args.full_set)
-        only = None if args.only is None else parse_points(args.only)
-    except (ValueError, IndexError):
-        print(f"error: --full-set and --only take NORM:EPS points such as linf:0.2, got "
-              f"{args.full_set + (args.only or [])}", file=sys.stderr)
-        return 2
-    if only is not None:
-        if not (card is not None and args.write_card):
-            print("error: --only updates a card: give --write-card", file=sys.stderr)
-            return 2
-        specs = [spec for spec in specs if spec.kind == "strongest" and (spec.norm, spec.eps) in only]
-    subset, chosen = test, None
-    if args.subset_n and args.subset_n < len(test):
-        chosen = np.sort(np.random.default_rng(0).permutation(len(test))[:args.subset_n])
-        subset = Split(test.images[chosen], test.labels[chosen])
-    full_specs = [spec for spec in specs if subset is test or spec.kind in ("none", "fgsm")
-                  or (spec.norm, spec.eps) in full_points or spec.source != WHITE_BOX]
-    subset_specs = [spec for spec in specs if spec not in full_specs]
-    sweep_specs = sweep_suite(args.sweep_strongest) if args.sweep_n and only is None else []
-    kept_metrics = card.get("metrics", []) if (card and args.update) else []
-    kept_sweeps = card.get("sweeps", []) if (card and args.update) else []
-    reporter = Reporter(len(specs) + len(sweep_specs))
-    print(f"evaluating {args.model} on {len(test)} test images; strongest attack: {EVALUATION_BUDGET.describe()}",
-          flush=True)
-    if chosen is not None:
-        print(f"the doubling checks of figures on all {len(test)} images run on the fixed random sample of "
-              f"{len(chosen)}", flush=True)
-    verdicts = Verdicts(args.verdicts) if args.verdicts else None
-
-    def keep(entry: dict[str, Any]) -> None:
-        """Each new metric goes into the card as soon as it is measured: a run stopped later loses only the
-        figure it was on (the card is re-read, so runs on other points of the same card keep theirs)."""
-        if card is not None and args.write_card:
-            current = read_card(card_path(args.model))
-            current["metrics"] = merge_entries(current.get("metrics", []), [entry])
-            write_json_atomically(card_path(args.model), current)
-
-    metrics = measure(model, test, full_specs, kept_metrics, reporter, {"base": base}, args.batch_size,
-                      check=chosen, max_doublings=args.max_doublings, verdicts=verdicts, on_entry=keep)
-    if subset_specs:
-        print(f"on a fixed random sample of {len(subset)} test images (seed 0):", flush=True)
-        metrics += measure(model, subset, subset_specs, kept_metrics, reporter, {"base": base}, args.batch_size,
-                           full_size=len(test), max_doublings=args.max_doublings, verdicts=verdicts,
-                           indices=chosen, on_entry=keep)
-    sweeps = []
-    if sweep_specs:
-        print(f"sweeps on {min(args.sweep_n, len(test))} test images", flush=True)
-        sweeps = measure(model, test.head(args.sweep_n), sweep_specs, kept_sweeps, reporter, {}, args.batch_size,
-                         max_doublings=args.max_doublings)
+    metrics, sweeps, reporter = run_plan(args, todo, model, base, test, card)
     seconds = time.perf_counter() - reporter.started
     evaluation = {"command": command_line(), "seed": args.seed, "seconds": round(seconds, 1),
                   "strongest_attack": EVALUATION_BUDGET.describe(),
                   "strongest_sparse_rs_queries": EVALUATION_BUDGET.sparse_rs_queries,
                   "max_doublings": args.max_doublings, "machine": machine_description()}
-    if only is not None:  # a partial run: the card as it is now, with these figures replaced
+    certified = card.get("certified", []) if card is not None else []
+    if todo.only is not None:  # a partial run: the card as it is now, with these figures replaced
         card = read_card(card_path(args.model))
         metrics = merge_entries(card.get("metrics", []), metrics)
-        sweeps = card.get("sweeps", [])
+        sweeps, certified = card.get("sweeps", []), card.get("certified", [])
         evaluation = {**card.get("evaluation", {}), "partial_runs": [
             *card.get("evaluation", {}).get("partial_runs", []),
             {key: evaluation[key] for key in ("command", "seconds", "max_doublings", "machine")}]}
-    certified = card.get("certified", []) if card is not None else []
-    if only is None and args.suite == "standard":
+    elif args.suite == "standard":
         certified = certify(model, test, batch_size=args.batch_size)
     checks = sanity_checks(metrics, sweeps, certified=certified) if args.suite == "standard" else []
     print_checks(checks)

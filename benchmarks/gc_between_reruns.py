@@ -11,10 +11,11 @@ models loaded, their FGSM and strongest attacks compiled on one gallery digit), 
 2. ``--reruns`` simulated reruns (the attack and predictions on one digit, as a slider move with a warm cache
    does), counting the full collections Python starts by itself and their total time: what remains when
    ``runner.postScriptGC`` is turned off;
-3. the same two after ``gc.freeze()`` (``advdemo.ui.runtime.freeze_startup_objects``).
+3. the same two after ``gc.freeze()`` on that heap.
 
-The app keeps ``gc.freeze``: it removes both costs, while turning ``runner.postScriptGC`` off removes only the
-first. Compare the ratios within one run; absolute times depend on the CPU and its load.
+If Python's own full collections stay rare, turning ``runner.postScriptGC`` off (what the project's
+``.streamlit/config.toml`` does) removes the cost as well as ``gc.freeze`` would, without code. Compare the
+rows within one run; absolute times depend on the CPU and its load.
 """
 
 from __future__ import annotations

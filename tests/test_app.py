@@ -114,12 +114,23 @@ def test_verdict_of_each_case(clean, adversarial, target, expected):
     assert verdict(outcome(clean, adversarial, 0.83), 4, target) == expected
 
 
-def test_the_start_up_heap_is_frozen_once_the_page_is_built(default_app):
-    """After the first page, the objects alive (TensorFlow, Keras, the models) leave the garbage collector's
-    generations, so a rerun's allocations no longer set off full collections that walk them all."""
-    import gc
+def test_reruns_run_no_full_garbage_collection(monkeypatch):
+    """Streamlit's after-run full collection (it would walk the ~450,000 objects TensorFlow and the models leave
+    alive, about 0.5 s per slider move) is off: Streamlit, reading the project's configuration, says so, and its
+    script runner still gates that collection on this option (AppTest's runner never collects, so this is
+    checked at the source)."""
+    import inspect
 
-    assert gc.get_freeze_count() > 100_000  # TensorFlow alone brings several hundred thousand objects
+    from streamlit import config
+    from streamlit.runtime.scriptrunner import script_runner
+
+    monkeypatch.chdir(APP.parent)
+    config.get_config_options(force_reparse=True)
+    try:
+        assert config.get_option("runner.postScriptGC") is False
+    finally:
+        config.get_config_options(force_reparse=True)
+    assert 'config.get_option("runner.postScriptGC")' in inspect.getsource(script_runner.ScriptRunner)
 
 
 def test_reruns_keep_tensorflows_compiled_kernels(monkeypatch):

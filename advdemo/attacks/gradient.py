@@ -201,7 +201,10 @@ def _pgd_once(model, images, labels, targets, budget: Budget, setup: Setup, refe
 
 
 def _apgd_once(model, images, labels, targets, budget: Budget, setup: Setup, reference_logits=None, seed=None):
-    """One APGD run from a random start (see the module docstring). Returns (worst images, their scores)."""
+    """One APGD run from a random start (see the module docstring). Returns (worst images, their scores).
+
+    One function on purpose: it is the paper's algorithm read top to bottom (step, momentum, checkpoints, halving,
+    restart from the best point), and a TensorFlow loop whose state is passed along as one tuple."""
     evaluate = _evaluator(model, images, labels, targets, setup, reference_logits)
     batch = tf.shape(images)[0]
     steps = tf.cast(budget.steps, tf.float32)

@@ -138,6 +138,9 @@ def converge(model, images: np.ndarray, labels: np.ndarray, config: StrongestCon
             accuracy ``moved`` is measured on them.
         on_progress: called as ``on_progress(stage, fraction of that stage done)``; stages ``"budget"`` and
             ``"doubling 1"``, ``"doubling 2"``, ...
+
+    Long because it is the doubling loop and its bookkeeping (the runs, the images checked, the verdict) in one
+    place, read top to bottom.
     """
     images = np.asarray(images, np.float32)
     labels = np.asarray(labels).reshape(-1).astype(np.int64)

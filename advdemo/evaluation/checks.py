@@ -121,7 +121,7 @@ def sanity_checks(entries: list[dict[str, Any]], sweeps: list[dict[str, Any]] | 
     """Gradient-masking checks over ``entries`` of the standard suite and the card's ``sweeps``, and the bracket
     of the ``certified`` figures: a list of {"check", "passed", "detail"}. The tolerances absorb the noise of
     random starts (0.2 points on the full test set, 0.5 on the sweeps' smaller sample). A check whose figures
-    were not measured is left out."""
+    were not measured is left out. Long because it is the list of checks itself, one entry each."""
 
     def check(name: str, pairs: list[tuple[AttackSpec, AttackSpec]], source: list[dict[str, Any]],
               slack: float) -> dict[str, Any] | None:

@@ -199,6 +199,8 @@ def _gap(weaker: Figure, strongest_figure: Figure, found: str, agree: str) -> st
 
 
 def _masking_tab(cards: Cards) -> list[Figure]:
+    """Gradient masking, its signs, and the cards' figures that show them (the masked model's, and the robust
+    model's in L1); returns the figures quoted. Long because it is mostly the text of the tab."""
     st.markdown("**Gradient masking**: a model whose input gradients are useless near the data (zero, saturated or "
                 "noisy) stops gradient attacks without being robust: the adversarial images are still there, the "
                 "gradients just do not lead to them. Signs (Athalye et al. 2018):\n"

@@ -292,7 +292,8 @@ def batch_view(model_keys: resources.ModelKeys, names: tuple[str, ...], scenario
 
 @st.fragment
 def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) -> None:
-    """The sidebar's controls and everything computed from them (reruns alone when a control moves)."""
+    """The sidebar's controls and everything computed from them (reruns alone when a control moves): the page's
+    sections 2 and 3 in the order they are drawn, which is why it is read top to bottom rather than split."""
     keys.keep_values(keys.KEPT_ATTACK)
     available = [name for name, entry in entries.items() if entry.error is None]
     label, label_source, guessed_by = (_resolve_label(digit, entries, available) if digit is not None and available

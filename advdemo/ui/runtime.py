@@ -1,22 +1,21 @@
-"""The two ways the app changes Streamlit's behaviour between reruns, each installed once per server.
+"""The one way the app changes Streamlit's behaviour between reruns beyond its configuration, installed once per
+server.
 
-1. Streamlit calls ``keras.backend.clear_session()`` after every script run (``_clean_problem_modules``, a private
-   function; no option turns it off). That empties TensorFlow's kernel caches, so the next rerun rebuilds every
-   model's kernels before its first prediction: about 130 ms for the first model and 80 ms for the next on
-   the project's machine, on every slider move. The app builds no models while it runs, so it has no Keras
-   session state to clear: ``keep_kernels_between_reruns`` skips that one call. Since it relies on a private
-   function, ``cleanup_still_clears_keras`` checks first that Streamlit still has it and that it still calls
-   ``clear_session``; if not, the page runs without the change and the server log says so.
-2. After every run Streamlit also runs a full garbage collection (``runner.postScriptGC``), which walks every
-   object alive (TensorFlow, Keras, the models and their compiled attacks: about 400,000 objects): about 170 ms
-   of every slider move. ``freeze_startup_objects`` hands the objects alive after the first page to
-   ``gc.freeze``, which every later collection, Streamlit's or Python's own, skips (``docs/performance.md``
-   compares it with turning ``runner.postScriptGC`` off).
+Streamlit calls ``keras.backend.clear_session()`` after every script run (``_clean_problem_modules``, a private
+function; no option turns it off). That empties TensorFlow's kernel caches, so the next rerun rebuilds every
+model's kernels before its first prediction: about 130 ms for the first model and 80 ms for the next on
+the project's machine, on every slider move. The app builds no models while it runs, so it has no Keras
+session state to clear: ``keep_kernels_between_reruns`` skips that one call. Since it relies on a private
+function, ``cleanup_still_clears_keras`` checks first that Streamlit still has it and that it still calls
+``clear_session``; if not, the page runs without the change and the server log says so.
+
+The other cost between reruns, Streamlit's full garbage collection after every run, has a supported switch:
+``runner.postScriptGC = false`` in ``.streamlit/config.toml`` (``docs/performance.md`` measures it against
+``gc.freeze``).
 """
 
 from __future__ import annotations
 
-import gc
 import inspect
 import logging
 import sys
@@ -63,12 +62,3 @@ def keep_kernels_between_reruns() -> bool:
 
     keras.backend.clear_session = clear_session
     return True
-
-
-@st.cache_resource(show_spinner=False)
-def freeze_startup_objects() -> int:
-    """Once per server, after the first page: ``gc.freeze`` on every object alive then, so that later
-    collections stop scanning them. Returns how many objects were frozen."""
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
