@@ -17,9 +17,19 @@ import pytest
 import tensorflow as tf
 
 from advdemo import evaluate, evaluation, gallery, train
+from advdemo.certificates import ibp
 from advdemo.configs import EVALUATION_BUDGET, Norm, RegularizerLoss
 from advdemo.configs.recipes import RECIPES
-from advdemo.evaluation import STANDARD_SUITE, SWEEP_EPSILONS, AttackSpec, sanity_checks, sweep_suite
+from advdemo.evaluation import (
+    CERTIFIED_EPSILONS,
+    STANDARD_SUITE,
+    SWEEP_EPSILONS,
+    AttackSpec,
+    bracket_check,
+    certified_entry,
+    sanity_checks,
+    sweep_suite,
+)
 from advdemo.models import cards, load_model, save_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -467,3 +477,47 @@ def test_command_line_names_the_module(monkeypatch):
     argv = [str(REPO_ROOT / "advdemo" / "train.py"), "--recipe", "robust", "--out", "a b.keras"]
     monkeypatch.setattr(sys, "argv", argv)
     assert cards.command_line() == "python -m advdemo.train --recipe robust --out 'a b.keras'"
+
+
+def converged_entry(spec: AttackSpec, n: int, accuracy: float) -> dict:
+    """A strongest figure as the cards hold it, with a passed doubling check."""
+    return {**spec.as_entry(n, accuracy), "doubling_check": {
+        "passed": True, "moved_points": 0.0, "tolerance_points": 0.5, "n": n, "enough": spec.budget(), "runs": []}}
+
+
+def test_certify_writes_the_certified_figures_and_the_bracket_check(workspace, tiny_splits):
+    """--certify --write-card stores IBP's verified accuracy at each certified eps (recomputed here) and the
+    sanity checks with the bracket; the card's other figures stay."""
+    model_path = workspace["folder"] / "certify" / "tut.keras"
+    model_path.parent.mkdir()
+    model_path.write_bytes(workspace["out"].read_bytes())
+    strongest = [converged_entry(AttackSpec.strongest(eps), 64, 0.5) for eps in CERTIFIED_EPSILONS]
+    model_path.with_suffix(".json").write_text(json.dumps({"name": "tut", "metrics": strongest}))
+    result = run_module("advdemo.evaluate", "--model", model_path, "--data", workspace["data"], "--certify",
+                        "--write-card")
+    assert result.returncode == 0, result.stderr
+    card = json.loads(model_path.with_suffix(".json").read_text())
+    model = load_model(model_path)
+    _, test = tiny_splits
+    assert [(figure["eps"], figure["n"]) for figure in card["certified"]] == [(eps, 64) for eps in CERTIFIED_EPSILONS]
+    for figure in card["certified"]:
+        assert figure["accuracy"] == pytest.approx(ibp.verified_accuracy(model, test.images, test.labels,
+                                                                         figure["eps"]), abs=1e-5)
+    assert card["metrics"] == strongest
+    (bracket,) = [check for check in card["sanity_checks"] if check["check"].startswith("certified")]
+    assert bracket["passed"]
+    assert card["evaluation"]["certified"]["command"].startswith("python -m advdemo.evaluate ")
+
+
+def test_the_bracket_check_fails_when_a_proof_certifies_more_than_an_attack_leaves():
+    strongest = [converged_entry(AttackSpec.strongest(0.1), 1000, 0.40)]
+    sound = [certified_entry(0.1, 1000, 0.39)]
+    crossed = [certified_entry(0.1, 1000, 0.41)]
+    assert bracket_check(strongest, sound)["passed"]
+    failed = bracket_check(strongest, crossed)
+    assert not failed["passed"] and "certified 41.00% (n=1000) > strongest 40.00%" in failed["detail"]
+    # measured on different images, sampling alone may cross them a little: 2.5 standard errors
+    assert bracket_check([{**strongest[0], "n": 500}], crossed)["passed"]
+    assert bracket_check(strongest, []) is None
+    assert any(check["check"].startswith("certified") and not check["passed"]
+               for check in sanity_checks(strongest, certified=crossed))
