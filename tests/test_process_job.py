@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import threading
 import time
+import types
 
 import pytest
 
@@ -101,3 +103,21 @@ def test_a_child_that_dies_is_reported_as_failed_with_its_exit_code(user_folder)
     assert final.state is State.FAILED
     assert "exit code 3" in final.message
     assert not user_folder.exists()
+
+
+def test_the_child_never_runs_the_page_script(user_folder, tmp_path, monkeypatch):
+    """While Streamlit runs a page, ``sys.modules["__main__"]`` is the page script. A spawned child re-runs its
+    parent's ``__main__`` file unless told otherwise: it would run the whole app without a server (hundreds of
+    "missing ScriptRunContext" warnings in the teacher's terminal, and the models loaded and attacked for nothing).
+    The child must start from ``advdemo.training.child`` alone."""
+    marker = tmp_path / "page-ran"
+    page = tmp_path / "page.py"
+    page.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    fake_main = types.ModuleType("__main__")
+    fake_main.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", fake_main)
+    job = start(tiny_request("no-page", epochs=1))
+    final, _ = follow(job)
+    assert final.state is State.DONE, final.message
+    assert not marker.exists()
+    assert sys.modules["__main__"] is fake_main  # the page's module is back in place for the page

@@ -24,16 +24,19 @@ interactions slow several times while one training ran, ``benchmarks/load_test.p
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import multiprocessing
 import os
 import pickle
 import queue
+import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
@@ -330,6 +333,24 @@ def user_model_job(request: TrainingRequest, owner: str = "", card_extras: dict[
                        card_extras=card_extras, on_update=on_update)
 
 
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_main_script() -> Iterator[None]:
+    """While a child is spawned, ``__main__`` is a bare module. A spawned child re-runs its parent's ``__main__``
+    file (``multiprocessing``'s spawn start method, "safe importing of main module"), and while Streamlit runs a
+    page that file is the page script: the child would run the whole app without a server. The child needs
+    nothing from it (its entry point is ``advdemo.training.child.run``)."""
+    with _MAIN_LOCK:
+        page = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = page
+
+
 #: Builds the job a ``ProcessJob`` runs, in the child: ``build(on_update=...)``. Must pickle (a module-level
 #: function, or a ``functools.partial`` of one), e.g. ``partial(user_model_job, request, owner=...)``.
 BuildJob = Callable[..., TrainingJob]
@@ -380,7 +401,8 @@ class ProcessJob:
         self._process = self._context.Process(
             target=child.run, args=(priority, pickle.dumps(self._build), self._updates, self._cancel),
             name=f"train-{self.request.name}", daemon=True)
-        self._process.start()
+        with _without_main_script():
+            self._process.start()
         os.setpriority(os.PRIO_PROCESS, self._process.pid, priority)  # from its first moments: Python's start-up
         self._pump_thread = threading.Thread(target=self._pump, name=f"pump-{self.request.name}", daemon=True)
         self._pump_thread.start()
