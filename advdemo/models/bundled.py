@@ -16,7 +16,7 @@ class Bundled:
     train_options: str = ""
 
 
-#: The bundled models in display order; colours are Okabe-Ito (colour-blind safe).
+#: The bundled models in display order; colours from the Okabe-Ito and Tol palettes (colour-blind safe).
 BUNDLED: tuple[Bundled, ...] = (
     Bundled("base", "normal training", "#D55E00", "orange", "--recipe base"),
     Bundled("tutorial", "NSL tutorial: adversarial regularization with FGSM neighbours", "#CC79A7", "violet",
@@ -25,6 +25,8 @@ BUNDLED: tuple[Bundled, ...] = (
     # The tutorial's recipe with seed 1: a gradient-masked model, for teaching (off by default).
     Bundled("masked", "NSL tutorial recipe, seed 1: gradient-masked (one FGSM step finds almost nothing, PGD "
                        "almost everything)", "#882255", "red", "--recipe tutorial --seed 1"),
+    Bundled("certified", "interval bound propagation: trained so that a proof covers most digits", "#117733", "green",
+            "--recipe certified"),
 )
 BUNDLED_NAMES: tuple[str, ...] = tuple(model.name for model in BUNDLED)
 
