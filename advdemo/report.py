@@ -86,8 +86,8 @@ def metrics_table(directory: Path = PRETRAINED_DIR, models: tuple[str, ...] = BU
     smaller = sorted(n - {full})
     header = "| model | " + " | ".join(spec.describe() for spec in COLUMNS) + " |"
     lines = [f"Test accuracy (%) on the {full or '?'} MNIST test images"
-             + (f"; * on a fixed random sample of {', '.join(str(v) for v in smaller)} of them (seed 0)"
-                if smaller else "")
+             + (f"; * on {', '.join(str(v) for v in smaller)} of them (a fixed random sample, seed 0, or the first "
+                "ones: each card's command says which)" if smaller else "")
              + ". PGD-40 x3 = 40 steps of eps/10 from a random start, 3 restarts, worst case per example (one "
              "restart in L2 and L1); strongest = per example the worst case over "
              f"{EVALUATION_BUDGET.describe()} queries (in L1 the random search is Sparse-RS with "
