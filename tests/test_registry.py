@@ -29,7 +29,7 @@ from advdemo.models.registry import (
 )
 
 BUNDLED_COLOURS = {"base": ("#D55E00", "orange"), "tutorial": ("#CC79A7", "violet"), "robust": ("#0072B2", "blue"),
-                   "masked": ("#882255", "red")}
+                   "masked": ("#882255", "red"), "certified": ("#117733", "green")}
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_save_writes_into_advdemo_home(folders, tiny_model, tmp_path, monkeypatc
 def test_bundled_models_come_first_in_display_order_with_todays_look(folders):
     bundled, _ = folders
     roster = list_models()
-    assert roster.names == ("base", "tutorial", "robust", "masked") and roster.warnings == ()
+    assert roster.names == ("base", "tutorial", "robust", "masked", "certified") and roster.warnings == ()
     for info in roster.models:
         assert info.bundled and info.path == bundled / f"{info.name}.keras" and info.card_path == bundled / \
             f"{info.name}.json"
@@ -101,7 +101,8 @@ def test_bundled_models_come_first_in_display_order_with_todays_look(folders):
     assert [info.summary for info in roster.models] == [
         "normal training", "NSL tutorial: adversarial regularization with FGSM neighbours",
         "TRADES: adversarial training with PGD",
-        "NSL tutorial recipe, seed 1: gradient-masked (one FGSM step finds almost nothing, PGD almost everything)"]
+        "NSL tutorial recipe, seed 1: gradient-masked (one FGSM step finds almost nothing, PGD almost everything)",
+        "interval bound propagation: trained so that a proof covers most digits"]
     assert registry.DEFAULT_MODELS == ("base", "robust") and registry.TRANSFER_SOURCE == "base"
 
 
