@@ -25,6 +25,7 @@ from advdemo.evaluation import (
     IBP,
     UNCONVERGED,
     AttackSpec,
+    certified_figure,
     converged,
     find_entry,
     headline_pgd,
@@ -66,7 +67,7 @@ def _cell(card: dict[str, Any], spec: AttackSpec | Certified, full: int | None) 
     is a strongest figure without a passed doubling check."""
     metrics = card.get("metrics", [])
     if isinstance(spec, Certified):
-        entry = next((figure for figure in card.get("certified", []) if figure.get("eps") == spec.eps), None)
+        entry = certified_figure(card, spec.eps)
     elif spec.kind == "strongest":
         entry = strongest_entry(metrics, spec.eps, spec.norm)
     else:

@@ -11,6 +11,7 @@ longer moves the figure; then the sanity checks of ``checks``.
 from advdemo.evaluation.checks import (
     UNCONVERGED,
     bracket_check,
+    certified_figure,
     converged,
     doubling_check,
     find_entry,
@@ -44,8 +45,8 @@ from advdemo.evaluation.suite import (
     sweep_suite,
 )
 
-__all__ = ["CERTIFIED_EPSILONS", "DOUBLING_TOLERANCE", "IBP", "bracket_check", "certified_entry", "certify",
-            "HEADLINE_EPSILONS", "LARGE_EPSILONS", "MAX_DOUBLINGS", "STANDARD_SUITE",
+__all__ = ["CERTIFIED_EPSILONS", "DOUBLING_TOLERANCE", "IBP", "bracket_check", "certified_entry", "certified_figure",
+           "certify", "HEADLINE_EPSILONS", "LARGE_EPSILONS", "MAX_DOUBLINGS", "STANDARD_SUITE",
            "SWEEP_EPSILONS", "UNCONVERGED", "WHITE_BOX", "AttackSpec", "SpecProgress", "accuracy",
            "adversarial_images", "converged", "converged_images", "doubling_check", "doubling_record", "evaluate",
            "find_entry", "headline_pgd", "large_eps_pgd", "large_eps_spec", "sanity_checks", "strongest_entry",

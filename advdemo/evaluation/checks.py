@@ -41,6 +41,11 @@ def find_entry(entries: Iterable[dict[str, Any]], spec: AttackSpec) -> dict[str,
     return None
 
 
+def certified_figure(card: dict[str, Any] | None, eps: float) -> dict[str, Any] | None:
+    """The card's certified figure (IBP, L-inf) at ``eps``, or None."""
+    return next((figure for figure in (card or {}).get("certified", []) if figure.get("eps") == eps), None)
+
+
 def strongest_entry(entries: Iterable[dict[str, Any]], eps: float, norm: Norm = Norm.LINF) -> dict[str, Any] | None:
     """The white-box strongest figure at (``norm``, ``eps``): the one measured at the cards' budget
     (``AttackSpec.strongest``), else one measured at another budget with a random search (e.g. a card not yet

@@ -22,6 +22,7 @@ from advdemo.evaluation import (
     HEADLINE_EPSILONS,
     UNCONVERGED,
     AttackSpec,
+    certified_figure,
     converged,
     find_entry,
     headline_pgd,
@@ -270,12 +271,11 @@ def _proofs_tab(cards: Cards) -> None:
         "for the others it proves almost nothing, which is a fact about those models, not a flaw of the proof.")
     lines = []
     for name, card in cards.items():
-        certified = {figure["eps"]: figure for figure in (card or {}).get("certified", [])}
         parts = []
         for eps in CERTIFIED_EPSILONS:
-            strongest = strongest_entry((card or {}).get("metrics", []), eps, Norm.LINF)
-            if eps in certified and strongest is not None:
-                parts.append(f"L-inf {eps:g}: certified {certified[eps]['accuracy']:.1%}, strongest attack "
+            certified, strongest = certified_figure(card, eps), strongest_entry((card or {}).get("metrics", []), eps)
+            if certified is not None and strongest is not None:
+                parts.append(f"L-inf {eps:g}: certified {certified['accuracy']:.1%}, strongest attack "
                              f"{strongest['accuracy']:.1%}")
         if parts:
             lines.append(f"**{name}**: " + "; ".join(parts))
