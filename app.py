@@ -36,6 +36,7 @@ def main() -> None:
     if not present:
         st.markdown(INTRO)
     url.show_url_note()  # what a link could not use, in one line
+    training.live_view()  # a training's curves, while this session follows one
     if not present:
         explain.explanations()  # "How it works": formulas, and the cards' own figures
     roster = resources.roster()

@@ -426,7 +426,7 @@ def test_user_models_appear_beside_the_bundled_ones_and_a_corrupt_one_is_a_warni
     at.query_params.update({"models": "base,mine"})
     rerun(at)
     assert at.multiselect(key=keys.MODELS).options == [*registry.BUNDLED_NAMES, "mine"]
-    assert model_headings(at) == ["### :orange[base]", f"### :{registry.markdown_colour_of('mine')}[mine]"]
+    assert model_headings(at) == ["### :orange[base]", f"### {registry.coloured_name('mine')}"]
     assert len(verdicts(at)) == 2
     text = texts(at)
     assert "a copy of base, for this test" in text

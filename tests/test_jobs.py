@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 
+from advdemo.attacks import member_costs
 from advdemo.configs import AdvRegConfig, AttackConfig, Norm, TrainConfig
+from advdemo.evaluation import AttackSpec
+from advdemo.models import predictions
+from advdemo.training import jobs
 from advdemo.training.jobs import (
     CURVE_EPSILONS,
     EVALUATION_SUITE,
     Busy,
+    EvaluationWork,
     JobManager,
     State,
     TrainingJob,
@@ -141,6 +147,97 @@ def test_adversarial_request_trains_with_its_regulariser(tiny_splits):
     assert final.state is State.DONE and "trained and saved" in final.message
     assert recorder.saved[0][1]["adv_config"]["multiplier"] == 0.2
     assert recorder.saved[0][1]["training"]["history"]["adversarial_loss"][0] > 0  # the adversarial term ran
+
+
+def test_every_epoch_is_measured_for_the_live_view(tiny_splits):
+    """After each epoch: the running loss, and on the last test images the accuracy clean, under the training's
+    own attack (None for normal training) and under a short PGD, each the real accuracy of the model as it was."""
+    adv = AdvRegConfig(multiplier=0.2, attack=AttackConfig.fgsm(0.3, Norm.LINF))
+    for adv_config, epochs in ((adv, 3), (None, 2)):
+        job = TrainingJob(request(epochs=epochs, evaluation_n=0, curve_n=0, adv=adv_config), lambda: tiny_splits,
+                          Recorder().save, Recorder().update_card)
+        final = job.run()
+        points = final.epoch_points
+        assert [point.epoch for point in points] == list(range(1, epochs + 1)), final.message
+        assert all(np.isfinite(point.loss) and 0 <= point.train_accuracy <= 1 for point in points)
+        assert all(0 <= point.clean <= 1 and 0 <= point.pgd <= 1 for point in points)
+        assert all((point.own_attack is None) == (adv_config is None) for point in points)
+
+
+def test_the_last_epoch_point_is_the_saved_models_accuracy(tiny_splits):
+    recorder = Recorder()
+    final = TrainingJob(request(epochs=2, evaluation_n=0, curve_n=0), lambda: tiny_splits, recorder.save,
+                        recorder.update_card).run()
+    model = recorder.saved[0][0]
+    test = tiny_splits[1].tail(jobs.MONITOR_N)
+    assert final.epoch_points[-1].clean == pytest.approx(float(np.mean(predictions(model, test.images) ==
+                                                                       test.labels)))
+
+
+#: One whole evaluation of a quick-preset model as ``benchmarks/quick_presets.py`` timed it on 2 cores of an AMD
+#: EPYC (seconds per figure, in the job's order, and the accuracy each figure came out at): the truth the ETA is
+#: held to. The strongest attack costs more than all the curve's figures together, FGSM next to nothing.
+MEASURED_SECONDS = (0.3, 2, 134, 171, 1, 33, 1, 24, 2, 27, 0.4, 12, 0.4, 7, 0.4, 7)
+MEASURED_ACCURACY = (0.98, 0.37, 0.09, 0.08, 0.93, 0.60, 0.80, 0.33, 0.62, 0.15, 0.37, 0.09, 0.2, 0.03, 0.1, 0.01)
+
+
+def _eta_errors(monkeypatch, tiny_splits, slower: float) -> list[float]:
+    """Runs a job's evaluation against a fake clock on which each figure takes ``slower`` x its measured time,
+    reporting progress four times; returns |ETA - time really left| / the stage's length from 20% of it on."""
+    now = [0.0]
+    index = [0]
+    plan_length = len(EVALUATION_SUITE) + 2 * len(CURVE_EPSILONS)
+    assert len(MEASURED_SECONDS) == plan_length
+
+    def fake_images(model, split, spec, batch_size=1000, on_progress=None):
+        seconds = slower * MEASURED_SECONDS[index[0]]
+        for quarter in range(1, 5):
+            now[0] += seconds / 4
+            on_progress(spec, quarter / 4, "")
+        return split.images
+
+    def fake_accuracy(model, images, labels):
+        value = MEASURED_ACCURACY[index[0]]
+        index[0] += 1
+        return value
+
+    monkeypatch.setattr(jobs, "adversarial_images", fake_images)
+    monkeypatch.setattr(jobs, "accuracy", fake_accuracy)
+    seen = []
+    job = TrainingJob(request(epochs=1, evaluation_n=1000, curve_n=300), lambda: tiny_splits, Recorder().save,
+                      Recorder().update_card, on_update=lambda update: seen.append((now[0], update)),
+                      clock=lambda: now[0])
+    job.card = {"metrics": [], "sweeps": []}
+    job._evaluate(model=None, test=tiny_splits[1])
+    total = slower * sum(MEASURED_SECONDS)
+    return [abs(update.eta_seconds - (total - at)) / total for at, update in seen
+            if update.state is State.EVALUATING and update.eta_seconds is not None and at >= 0.2 * total]
+
+
+@pytest.mark.parametrize("slower", [1.0, 3.0])
+def test_the_measurements_eta_is_within_a_quarter_of_the_truth_from_a_fifth_of_the_way(monkeypatch, tiny_splits,
+                                                                                         slower):
+    errors = _eta_errors(monkeypatch, tiny_splits, slower)
+    assert len(errors) > 20 and max(errors) <= 0.25, max(errors)
+
+
+def test_counting_figures_instead_of_their_cost_would_miss_the_eta_by_far(monkeypatch, tiny_splits):
+    """The test above can fail: with every figure weighted alike (the cost model broken), the ETA is far off."""
+    monkeypatch.setattr(AttackSpec, "passes", lambda self, standing=1.0: 1.0)
+    assert max(_eta_errors(monkeypatch, tiny_splits, 1.0)) > 0.25
+
+
+def test_the_strongest_attacks_cost_follows_the_images_still_standing():
+    strongest = EVALUATION_SUITE[-1]
+    plan = [("metrics", spec, 1000) for spec in EVALUATION_SUITE]
+    work = EvaluationWork(plan)
+    before = work.fraction(3, 0.0)
+    work.measured(2, 0.05)  # PGD left 5% standing: the random search will run on few images
+    assert work.fraction(3, 0.0) > before
+    assert strongest.passes(0.05) < strongest.passes(1.0)
+    members = [cost for _, cost in member_costs(strongest.attack)]
+    assert strongest.passes(0.0) == pytest.approx(members[0] + 1)  # only APGD-CE runs on every image
+    assert strongest.passes(1.0) == pytest.approx(sum(members) + 1)
 
 
 def test_one_job_at_a_time_per_server(tiny_splits):

@@ -96,13 +96,30 @@ def die_at_once(on_update=None):
     os._exit(3)
 
 
-def test_a_child_that_dies_is_reported_as_failed_with_its_exit_code(user_folder):
+def test_a_child_that_dies_is_reported_as_failed_with_its_exit_code(user_folder, caplog):
     request = tiny_request("dies", epochs=1)
     job = ProcessJob(request, die_at_once, owner="s1").start()
     final, _ = follow(job)
     assert final.state is State.FAILED
     assert "exit code 3" in final.message
     assert not user_folder.exists()
+    # Logged once, with the model's name and the file that kept the child's output.
+    failures = [record.getMessage() for record in caplog.records if record.name == "advdemo.training.jobs"]
+    assert len(failures) == 1 and '"dies" failed' in failures[0] and str(job.log_path) in failures[0]
+    assert job.log_path.exists()
+    job.log_path.unlink()
+
+
+def test_a_normal_training_leaves_the_servers_terminal_quiet(user_folder, capfd):
+    """TensorFlow's start-up lines and any warning of the child go to its own log file, deleted when it ends
+    well: the teacher's terminal shows nothing of a normal training."""
+    capfd.readouterr()
+    job = start(tiny_request("quiet", epochs=1))
+    final, _ = follow(job)
+    assert final.state is State.DONE, final.message
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", (out + err)[:2000]
+    assert not job.log_path.exists()
 
 
 def test_the_child_never_runs_the_page_script(user_folder, tmp_path, monkeypatch):

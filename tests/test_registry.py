@@ -24,7 +24,7 @@ from advdemo.models.registry import (
     rename_user_model,
     sanitise_name,
     save_user_model,
-    user_colours,
+    user_colour,
     user_dir,
 )
 
@@ -97,7 +97,8 @@ def test_bundled_models_come_first_in_display_order_with_todays_look(folders):
     for info in roster.models:
         assert info.bundled and info.path == bundled / f"{info.name}.keras" and info.card_path == bundled / \
             f"{info.name}.json"
-        assert (info.colour, info.markdown_colour) == BUNDLED_COLOURS[info.name]
+        assert info.colour == BUNDLED_COLOURS[info.name][0]
+        assert registry.coloured_name(info.name) == f":{BUNDLED_COLOURS[info.name][1]}[{info.name}]"
     assert [info.summary for info in roster.models] == [
         "normal training", "NSL tutorial: adversarial regularization with FGSM neighbours",
         "TRADES: adversarial training with PGD",
@@ -177,24 +178,24 @@ def test_an_unreadable_user_folder_is_a_warning(folders):
 
 # Colours.
 
-def test_user_colours_are_deterministic_per_name_and_never_a_bundled_colour(folders):
+def test_each_user_model_has_a_colour_of_its_own_never_a_bundled_one(folders):
     _, users = folders
-    # Pinned: the same name has the same colour in every process (a salted hash() would break this).
-    assert {name: user_colours(name)[0] for name in ("mine", "quick", "robust-2", "a", "Alpha")} == {
-        "mine": "#009E73", "quick": "#000000", "robust-2": "#000000", "a": "#009E73", "Alpha": "#F0E442"}
     bundled_hex = {colour for colour, _ in BUNDLED_COLOURS.values()}
-    seen = set()
-    for index in range(200):
-        pair = user_colours(f"model-{index}")
-        assert pair in USER_PALETTE and pair[0] not in bundled_hex
-        assert pair == user_colours(f"model-{index}")
-        seen.add(pair)
-    assert seen == set(USER_PALETTE)  # the whole palette is used
-    fake_keras(users / "mine.keras")
-    info = list_models().get("mine")
-    assert (info.colour, info.markdown_colour) == user_colours("mine")
-    assert registry.colour_of("mine") == info.colour and registry.markdown_colour_of("mine") == "green"
-    assert registry.colour_of("robust") == "#0072B2" and registry.markdown_colour_of("tutorial") == "violet"
+    assert not set(USER_PALETTE) & bundled_hex and len(set(USER_PALETTE)) == len(USER_PALETTE)
+    names = ["zeta", "Alpha", "mine", "quick", "quick-2", "b", "robust-2", "my-quick"]
+    for name in names:
+        fake_keras(users / f"{name}.keras")
+    roster = [info for info in list_models().models if not info.bundled]
+    # In the roster's order (by name, case-insensitively), the palette's colours one after another: all differ.
+    assert [info.name for info in roster] == ["Alpha", "b", "mine", "my-quick", "quick", "quick-2", "robust-2",
+                                              "zeta"]
+    assert [info.colour for info in roster] == list(USER_PALETTE)
+    for info in roster:  # the charts and the headings, asked by name only, agree with the roster
+        assert registry.colour_of(info.name) == info.colour == user_colour(info.name)
+        assert registry.coloured_name(info.name) == f':color[{info.name}]{{foreground="{info.colour}"}}'
+    assert registry.colour_of("robust") == "#0072B2" and registry.coloured_name("tutorial") == ":violet[tutorial]"
+    # A new model takes its place in the order: a ninth wraps round the palette.
+    assert user_colour("zz", names) == USER_PALETTE[0]
 
 
 # Names.

@@ -38,8 +38,6 @@ def run(attack: Attack, model, images: np.ndarray, labels: np.ndarray, *, seed: 
         config = attack if seed is None else dataclasses.replace(attack, seed=seed)
         return strongest_attack(model, images, labels, config, batch_size=batch_size, on_progress=on_progress)
     if isinstance(attack, AttackConfig):
-        adversarial = gradient_attack(model, images, labels, attack, batch_size=batch_size, seed=seed)
-        if on_progress is not None:
-            on_progress(attack.name, len(adversarial), len(adversarial))
-        return adversarial
+        return gradient_attack(model, images, labels, attack, batch_size=batch_size, seed=seed,
+                               on_progress=on_progress)
     raise TypeError(f"not an attack description: {attack!r} (use AttackConfig or StrongestConfig)")

@@ -28,6 +28,7 @@ Works on any Keras classifier that maps images to logits.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -370,7 +371,7 @@ def _seed_of(seed: int | None, batch_start: int) -> tf.Tensor | None:
 
 
 def attack(model, images: np.ndarray, labels: np.ndarray, config: AttackConfig, batch_size: int = 1000,
-           seed: int | None = None) -> np.ndarray:
+           seed: int | None = None, on_progress: Callable[[str, int, int], None] | None = None) -> np.ndarray:
     """Adversarial versions of ``images`` against ``model`` (compiled, batched; the main entry point).
 
     Args:
@@ -382,6 +383,7 @@ def attack(model, images: np.ndarray, labels: np.ndarray, config: AttackConfig, 
         batch_size: images attacked at once.
         seed: draws the random starts from this seed (the same seed, images and batches give the same
             starts, whatever else ran before); ``None``: from TensorFlow's global random state.
+        on_progress: called after each batch as ``on_progress(config.name, images done, images)``.
 
     Returns:
         float32 array shaped like ``images``: every example within ``config.epsilon`` of the original in
@@ -394,12 +396,14 @@ def attack(model, images: np.ndarray, labels: np.ndarray, config: AttackConfig, 
     if config.epsilon == 0:
         return np.clip(images, config.clip_value_min, config.clip_value_max)
     budget, setup = _budget(config), setup_of(config)
-    outputs = [
-        _compiled_restarts(model, tf.constant(images[start:start + batch_size]),
-                           tf.constant(labels[start:start + batch_size]), budget, setup, config.restarts,
-                           config.target_rank, config.target_class, None, _seed_of(seed, start)).numpy()
-        for start in range(0, len(images), batch_size)
-    ]
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        outputs.append(_compiled_restarts(model, tf.constant(images[start:start + batch_size]),
+                                          tf.constant(labels[start:start + batch_size]), budget, setup,
+                                          config.restarts, config.target_rank, config.target_class, None,
+                                          _seed_of(seed, start)).numpy())
+        if on_progress is not None:
+            on_progress(config.name, min(start + batch_size, len(images)), len(images))
     if not outputs:
         return images.copy()
     return np.concatenate(outputs, axis=0)

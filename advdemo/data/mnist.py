@@ -32,6 +32,11 @@ class Split:
         """The first ``n`` examples (all of them for ``None``)."""
         return self if n is None else Split(self.images[:n], self.labels[:n])
 
+    def tail(self, n: int) -> Split:
+        """The last ``n`` examples (all of them when there are fewer)."""
+        start = max(0, len(self) - n)
+        return Split(self.images[start:], self.labels[start:])
+
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
     """uint8 (n, 28, 28) or (n, 28, 28, 1) in 0-255 -> float32 (n, 28, 28, 1) in [0, 1]."""

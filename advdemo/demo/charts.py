@@ -241,3 +241,44 @@ def batch_grid_png(result: BatchResult, names: Sequence[str], shown: str, column
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", facecolor="white")
     return buffer.getvalue()
+
+
+#: The live view's accuracy lines: (the ``EpochPoint`` field, legend label, colour, dash).
+TRAINING_LINES = (("clean", "clean", "#000000", [1, 0]), ("own_attack", "under its training attack", "#0072B2", [8, 5]),
+                  ("pgd", "under PGD (white-box)", FOOLED_COLOUR, [2, 3]))
+
+
+def training_charts(history: Sequence[tuple[float, float, float]], points: Sequence[Any], epochs: int,
+                    images: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The live view of a training, as two Vega-Lite specs: the running loss per batch, and after each epoch the
+    accuracy on ``images`` test images clean, under the training's own attack and under a short PGD (``points``
+    are ``advdemo.training.jobs.EpochPoint``). Both x axes span the whole run (0 to ``epochs``), so the curves
+    grow from the left and a cancelled run keeps a readable axis."""
+    x_scale = {"domain": [0, max(1, epochs)], "nice": False}
+    loss_rows = [{"epoch": float(epoch), "loss": float(loss)} for epoch, loss, _ in history if np.isfinite(loss)]
+    loss = {"title": "training loss", "height": 260, "autosize": AUTOSIZE, "config": CHART_CONFIG,
+            "data": {"values": loss_rows},
+            "mark": {"type": "line", "strokeWidth": 3, "color": TEXT_COLOUR},
+            "encoding": {"x": {"field": "epoch", "type": "quantitative", "title": "epoch", "scale": x_scale,
+                               "axis": {"tickMinStep": 1}},
+                         "y": {"field": "loss", "type": "quantitative", "title": "loss", "scale": {"zero": True}}}}
+    rows = [{"epoch": point.epoch, "line": label, "accuracy": float(getattr(point, field))}
+            for point in points for field, label, _, _ in TRAINING_LINES if getattr(point, field) is not None]
+    shown = [line for line in TRAINING_LINES if any(row["line"] == line[1] for row in rows)] or list(TRAINING_LINES)
+    accuracy = {"title": f"after each epoch, on {images:,} test images", "height": 260, "autosize": AUTOSIZE,
+                "config": CHART_CONFIG, "data": {"values": rows},
+                "mark": {"type": "line", "point": {"size": 120}, "strokeWidth": 4},
+                "encoding": {"x": {"field": "epoch", "type": "quantitative", "title": "epoch", "scale": x_scale,
+                                   "axis": {"tickMinStep": 1}},
+                             "y": {"field": "accuracy", "type": "quantitative", "title": "accuracy",
+                                   "scale": {"domain": [0, 1]}, "axis": {"format": "%"}},
+                             "color": {"field": "line", "type": "nominal", "title": None,
+                                       "scale": {"domain": [line[1] for line in shown],
+                                                 "range": [line[2] for line in shown]}},
+                             "strokeDash": {"field": "line", "type": "nominal", "legend": None,
+                                            "scale": {"domain": [line[1] for line in shown],
+                                                      "range": [line[3] for line in shown]}},
+                             "tooltip": [{"field": "line", "type": "nominal"},
+                                         {"field": "epoch", "type": "quantitative"},
+                                         {"field": "accuracy", "type": "quantitative", "format": ".1%"}]}}
+    return loss, accuracy

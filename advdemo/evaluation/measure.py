@@ -44,7 +44,13 @@ def adversarial_images(model: keras.Model, split: Split, spec: AttackSpec, batch
         return split.images
     if isinstance(spec.attack, StrongestConfig):
         return converged_images(model, split, spec, batch_size, on_progress, max_doublings=0).adversarial
-    return run(spec.attack, model, split.images, split.labels, seed=None, batch_size=batch_size)
+
+    def progress(member: str, done: int, total: int) -> None:
+        if on_progress is not None:
+            on_progress(spec, done / max(total, 1), member)
+
+    return run(spec.attack, model, split.images, split.labels, seed=None, batch_size=batch_size,
+               on_progress=progress)
 
 
 def converged_images(model: keras.Model, split: Split, spec: AttackSpec, batch_size: int = 1000,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from advdemo.attacks.strongest import member_costs
 from advdemo.configs import EVALUATION_BUDGET, Attack, AttackConfig, Norm, StrongestConfig
 
 WHITE_BOX = "white-box"
@@ -112,6 +113,18 @@ class AttackSpec:
         restarts = self.attack.restarts
         return (f"{self.attack.pgd_iterations} steps of {self.attack.adv_step_size:g} from a random start, "
                 f"{restarts} restart{'s' if restarts > 1 else ''}, worst case per example")
+
+    def passes(self, standing: float = 1.0) -> float:
+        """Model evaluations per image this figure costs, for progress bars and ETAs: a gradient step is about three
+        forward passes (``attacks.member_costs``), the accuracy one more. The strongest attack's later members run
+        only on the images still standing: ``standing`` is the share expected to be left (e.g. the accuracy under
+        PGD, measured just before)."""
+        if self.attack is None:
+            return 1.0
+        if isinstance(self.attack, StrongestConfig):
+            costs = [cost for _, cost in member_costs(self.attack)]
+            return costs[0] + max(0.0, min(1.0, standing)) * sum(costs[1:]) + 1.0
+        return 3.0 * self.attack.pgd_iterations * self.attack.restarts + 1.0
 
     def key(self) -> dict[str, Any]:
         """What identifies the measurement in a card (``checks.find_entry`` matches on it)."""

@@ -50,6 +50,29 @@ def command_line() -> str:
     return shlex.join(head + sys.argv[1:])
 
 
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    for line in (_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The CPU's feature flags (``/proc/cpuinfo``: ``avx2``, ``avx512_bf16``, ``amx_bf16``...); empty if unknown."""
+    for line in (_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
 def machine_description() -> dict[str, Any]:
     """Where a figure was measured: CPU count, platform and library versions."""
     import keras
@@ -58,6 +81,7 @@ def machine_description() -> dict[str, Any]:
 
     return {
         "cpus": os.cpu_count(),
+        "cpu": cpu_name(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "python": platform.python_version(),

@@ -24,7 +24,6 @@ previous files are put back and nothing new or temporary is left. Bundled files 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -32,7 +31,7 @@ import shutil
 import tempfile
 import unicodedata
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -61,7 +60,6 @@ class ModelInfo:
         bundled: shipped with the app (never renamed, deleted or overwritten).
         summary: one line on how it was trained.
         colour: hex colour of its lines and marks in every chart.
-        markdown_colour: Streamlit's named colour for its heading (orange, violet, blue, green, red, gray...).
     """
 
     name: str
@@ -70,7 +68,6 @@ class ModelInfo:
     bundled: bool
     summary: str
     colour: str
-    markdown_colour: str
 
 
 class Roster(NamedTuple):
@@ -92,15 +89,10 @@ class Roster(NamedTuple):
 DEFAULT_MODELS: tuple[str, ...] = ("base", "robust")
 #: The model a transfer attack is crafted on, as in the NSL tutorial.
 TRANSFER_SOURCE = "base"
-#: User models' colours: the Okabe-Ito colours the bundled models do not use, each with the nearest
-#: Streamlit named colour. A user model's colour depends on its name only (see ``user_colours``).
-USER_PALETTE: tuple[tuple[str, str], ...] = (
-    ("#009E73", "green"),   # bluish green
-    ("#E69F00", "orange"),  # orange
-    ("#56B4E9", "blue"),    # sky blue
-    ("#000000", "gray"),    # black
-    ("#F0E442", "yellow"),  # yellow
-)
+#: User models' colours: Paul Tol's muted palette (colour-blind safe) without the two colours bundled models use,
+#: then black. The user models take them in order of their names (``user_colours``), so up to eight look different.
+USER_PALETTE: tuple[str, ...] = ("#332288", "#44AA99", "#CC6677", "#999933", "#AA4499", "#88CCEE", "#DDCC77",
+                                 "#000000")
 
 
 class ModelExistsError(ValueError):
@@ -120,24 +112,35 @@ def user_dir() -> Path:
     return (Path(home) if home else Path.home() / ".advdemo") / "models"
 
 
-def user_colours(name: str) -> tuple[str, str]:
-    """(hex colour, Streamlit named colour) of a user model: a fixed palette entry chosen by a hash of the
-    name, so the same name gets the same colour in every session and process. Two user models can share a
-    colour (the palette has five); none shares a bundled model's chart colour."""
-    index = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") % len(USER_PALETTE)
-    return USER_PALETTE[index]
+def user_colour(name: str, names: Sequence[str] | None = None) -> str:
+    """The chart colour of user model ``name``: the palette entry at its place among the user models (``names``,
+    default: those in ``user_dir()`` now) sorted by name case-insensitively, as the roster lists them; so no two
+    of the first eight share a colour, and none shares a bundled model's."""
+    names = _user_names() if names is None else names
+    ordered = sorted(set(names) | {name}, key=lambda each: (each.casefold(), each))
+    return USER_PALETTE[ordered.index(name) % len(USER_PALETTE)]
+
+
+def _user_names() -> list[str]:
+    try:
+        return [path.stem for path in user_dir().glob("*.keras") if not path.name.startswith(".")]
+    except OSError:
+        return []
 
 
 def colour_of(name: str) -> str:
     """The chart colour of the model called ``name``, bundled or not."""
     bundled = _bundled(name)
-    return bundled.colour if bundled else user_colours(name)[0]
+    return bundled.colour if bundled else user_colour(name)
 
 
-def markdown_colour_of(name: str) -> str:
-    """The Streamlit named colour of the model called ``name``, bundled or not."""
+def coloured_name(name: str, text: str | None = None) -> str:
+    """Streamlit Markdown of ``text`` (default: ``name``) in model ``name``'s colour, e.g. ``:orange[base]``."""
+    text = name if text is None else text
     bundled = _bundled(name)
-    return bundled.markdown_colour if bundled else user_colours(name)[1]
+    if bundled:
+        return f":{bundled.markdown_colour}[{text}]"
+    return f':color[{text}]{{foreground="{user_colour(name)}"}}'
 
 
 def _bundled(name: str) -> Bundled | None:
@@ -190,7 +193,7 @@ def _user_path(name: str, suffix: str) -> Path:
 def _bundled_models() -> list[ModelInfo]:
     folder = bundled_dir()
     return [ModelInfo(model.name, folder / f"{model.name}.keras", folder / f"{model.name}.json", True,
-                      model.summary, model.colour, model.markdown_colour) for model in BUNDLED]
+                      model.summary, model.colour) for model in BUNDLED]
 
 
 def _archive_problem(path: Path) -> str | None:
@@ -252,8 +255,8 @@ def _user_models() -> tuple[list[ModelInfo], list[str]]:
         summary, warning = _summary(card_path)
         if warning:
             warnings.append(warning)
-        colour, markdown_colour = user_colours(path.stem)
-        models.append(ModelInfo(path.stem, path, card_path, False, summary, colour, markdown_colour))
+        models.append(ModelInfo(path.stem, path, card_path, False, summary,
+                                user_colour(path.stem, [each.stem for each in paths if not each.name.startswith(".")])))
     return models, warnings
 
 
@@ -375,4 +378,4 @@ def _info(name: str) -> ModelInfo:
     """The roster entry of user model ``name`` (already sanitised)."""
     path = _user_path(name, ".keras")
     card_path = path.with_suffix(".json")
-    return ModelInfo(name, path, card_path, False, _summary(card_path)[0], *user_colours(name))
+    return ModelInfo(name, path, card_path, False, _summary(card_path)[0], user_colour(name))

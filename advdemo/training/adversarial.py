@@ -198,10 +198,11 @@ class TrainResult:
 class _ProgressAndStop(keras.callbacks.Callback):
     """Reports progress, times epochs, and stops training when ``should_stop()`` turns true."""
 
-    def __init__(self, epochs: int, batches: int, on_progress, should_stop):
+    def __init__(self, epochs: int, batches: int, on_progress, should_stop, on_epoch=None, classifier=None):
         super().__init__()
         self.epochs, self.batches = epochs, batches
         self.on_progress, self.should_stop = on_progress, should_stop
+        self.on_epoch, self.classifier = on_epoch, classifier
         self.epoch_seconds: list[float] = []
         self.cancelled = False
         self._epoch = 0
@@ -222,16 +223,20 @@ class _ProgressAndStop(keras.callbacks.Callback):
         if self.cancelled:
             return
         self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        if self.on_epoch is not None:  # after the epoch is timed: what it measures is not training time
+            self.on_epoch(self._epoch, self.classifier, logs)
         if self.on_progress is not None:
-            self.on_progress(TrainingProgress(self._epoch, self.epochs, self.batches, self.batches,
-                                              {k: float(v) for k, v in (logs or {}).items()}, epoch_end=True))
+            self.on_progress(TrainingProgress(self._epoch, self.epochs, self.batches, self.batches, logs,
+                                              epoch_end=True))
 
 
 def train_model(train: Split, train_config: TrainConfig = TrainConfig(), adv_config: AdvRegConfig | None = None, *,
                 validation: Split | None = None,
                 on_progress: Callable[[TrainingProgress], None] | None = None,
                 should_stop: Callable[[], bool] | None = None,
-                model: keras.Model | None = None) -> TrainResult:
+                model: keras.Model | None = None,
+                on_epoch: Callable[[int, keras.Model, dict[str, float]], None] | None = None) -> TrainResult:
     """Trains the tutorial's CNN (or ``model``) normally, or with adversarial regularization.
 
     Args:
@@ -242,6 +247,8 @@ def train_model(train: Split, train_config: TrainConfig = TrainConfig(), adv_con
         on_progress: called after every batch and epoch with a ``TrainingProgress``.
         should_stop: polled after every batch; returning True cancels the run (``completed=False``).
         model: a classifier to train instead of a fresh ``build_cnn()``.
+        on_epoch: called after every epoch (not after a cancelled one) as ``on_epoch(epoch, classifier, logs)``,
+            with the classifier being trained (its weights as they are now), to measure it.
 
     Returns:
         a ``TrainResult``; its ``model`` is the plain classifier (not the wrapper), computing in float32
@@ -261,7 +268,7 @@ def train_model(train: Split, train_config: TrainConfig = TrainConfig(), adv_con
         trained = with_compute_precision(classifier, train_config.precision)
     wrapper = AdversarialRegularization(trained, adv_config)
     wrapper.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
-    progress = _ProgressAndStop(train_config.epochs, batches, on_progress, should_stop)
+    progress = _ProgressAndStop(train_config.epochs, batches, on_progress, should_stop, on_epoch, trained)
     started = time.perf_counter()
     history = wrapper.fit(_dataset(train, train_config.batch_size, shuffle_seed=train_config.seed),
                           epochs=train_config.epochs, shuffle=False, verbose=0, callbacks=[progress],

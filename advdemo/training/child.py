@@ -2,6 +2,10 @@
 
 Nothing here imports TensorFlow: the child lowers its CPU priority first, then unpickles the job's builder,
 whose import of TensorFlow is seconds of CPU that the server's sessions should not have to wait for.
+
+The child writes its output (TensorFlow's start-up lines, a traceback) to its own log file, not to the server's
+terminal: the teacher's terminal stays quiet, and the parent logs a failure once, with the model's name and that
+file (``jobs.ProcessJob``).
 """
 
 from __future__ import annotations
@@ -19,10 +23,16 @@ CANCEL_POLL_SECONDS = 0.1
 SEND_EVERY_SECONDS = 0.25
 
 
-def run(priority: int, build: bytes, updates: Any, cancel: Any) -> None:
+def run(priority: int, build: bytes, updates: Any, cancel: Any, log_path: str | None = None) -> None:
     """Makes sure this process runs at ``priority`` (a nice value; the parent already set it from outside right
-    after the start), then ``serve`` with the unpickled ``build``."""
+    after the start), sends its standard output and error to ``log_path`` (if given), then ``serve`` with the
+    unpickled ``build``."""
     os.setpriority(os.PRIO_PROCESS, 0, priority)
+    if log_path is not None:
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
     serve(pickle.loads(build), updates, cancel)
 
 

@@ -27,21 +27,26 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import functools
+import logging
 import multiprocessing
 import os
 import pickle
 import queue
 import sys
+import tempfile
 import threading
 import time
 import traceback
 import types
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import keras
 
-from advdemo.configs import QUICK_BUDGET, AdvRegConfig, Norm, TrainConfig
+from advdemo.attacks import run
+from advdemo.configs import QUICK_BUDGET, AdvRegConfig, AttackConfig, Direction, Norm, TrainConfig
 from advdemo.data import Split, load_mnist
 from advdemo.evaluation import AttackSpec, accuracy, adversarial_images, headline_pgd
 from advdemo.models import registry
@@ -59,6 +64,14 @@ CURVE_EPSILONS: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 HISTORY_POINTS = 400
 #: How much lower a ``ProcessJob``'s CPU priority is than the server's (``os.nice``; 19 is the lowest).
 CHILD_NICENESS = 10
+LOG = logging.getLogger(__name__)
+#: Test images measured after every epoch for the live view (the last ones of the test set).
+MONITOR_N = 200
+#: The white-box attack of the live view: PGD with this many steps at the training's eps (L-inf 0.2 for a
+#: normally trained model), a fifth of it per step, from a random start.
+MONITOR_PGD_STEPS = 10
+#: The live view's eps for a model trained without an attack (the tutorial's).
+MONITOR_DEFAULT_EPS = 0.2
 
 
 class State(enum.Enum):
@@ -84,6 +97,8 @@ class TrainingRequest:
         train_config, adv_config: the configs (``adv_config=None``: normal training).
         train_examples: the first N training images (``None``: all).
         evaluation_n: test images of the evaluation (0 skips it); curve_n: of the curve (0 skips it).
+        monitor_n: test images measured after every epoch for the live view (the last ones of the test set, apart
+            from the evaluation's first ones; 0 skips it).
     """
 
     name: str
@@ -94,12 +109,31 @@ class TrainingRequest:
     train_examples: int | None = None
     evaluation_n: int = 1000
     curve_n: int = 300
+    monitor_n: int = MONITOR_N
 
     def __post_init__(self) -> None:
         if self.train_examples is not None and self.train_examples < 1:
             raise ValueError(f"train_examples must be >= 1 or None, got {self.train_examples!r}")
-        if self.evaluation_n < 0 or self.curve_n < 0:
-            raise ValueError("evaluation_n and curve_n must be >= 0")
+        if self.evaluation_n < 0 or self.curve_n < 0 or self.monitor_n < 0:
+            raise ValueError("evaluation_n, curve_n and monitor_n must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochPoint:
+    """What the live view plots after each epoch, on ``TrainingRequest.monitor_n`` test images.
+
+    ``loss`` and ``train_accuracy`` are the epoch's running figures on the training batches; ``clean`` the
+    accuracy on the test images; ``own_attack`` under the training's own attack (``None`` for normal training);
+    ``pgd`` under a short white-box PGD (``MONITOR_PGD_STEPS``) at the training's eps, which shows whether the
+    robustness is real: FGSM training can hold its own attack and fall to PGD.
+    """
+
+    epoch: int
+    loss: float
+    train_accuracy: float
+    clean: float
+    own_attack: float | None
+    pgd: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +142,9 @@ class Snapshot:
 
     ``fraction`` is of the current stage (training or evaluation); ``eta_seconds`` of the current stage too
     (``None`` until it can be estimated); ``history`` holds (epoch as a real number, loss, accuracy) points;
-    ``figures`` the evaluation's results so far as (description, accuracy).
+    ``epoch_points`` one ``EpochPoint`` per finished epoch, on ``monitor_images`` test images; ``figures`` the
+    evaluation's results so far as (description, accuracy). The model is saved (ready to attack) from
+    ``EVALUATING`` on.
     """
 
     name: str
@@ -122,6 +158,8 @@ class Snapshot:
     batches: int = 0
     eta_seconds: float | None = None
     history: tuple[tuple[float, float, float], ...] = ()
+    epoch_points: tuple[EpochPoint, ...] = ()
+    monitor_images: int = 0
     figures: tuple[tuple[str, float], ...] = ()
     message: str = ""
     finished_at: float | None = None
@@ -161,6 +199,39 @@ def eta(elapsed: float, fraction: float) -> float | None:
     return max(0.0, elapsed / fraction - elapsed)
 
 
+#: Images attacked at once in a new model's evaluation: small enough that every figure reports progress a few times.
+EVALUATION_BATCH = 250
+
+
+class EvaluationWork:
+    """How far a model's evaluation is, by the model evaluations each figure costs (``AttackSpec.passes`` times
+    its images), not by counting figures: the strongest attack costs hundreds of times what FGSM does.
+
+    The strongest attack's random search runs only on the images still standing, so its cost is revised as
+    figures arrive: the share standing is taken as the lowest accuracy measured so far at its norm and eps.
+    """
+
+    def __init__(self, plan: list[tuple[str, AttackSpec, int]]):
+        self._plan = plan
+        self._standing: dict[tuple[Norm, float], float] = {}
+
+    def _cost(self, spec: AttackSpec, n: int) -> float:
+        return n * spec.passes(self._standing.get((spec.norm, spec.eps), 1.0))
+
+    def measured(self, index: int, value: float) -> None:
+        """Figure ``index`` came out at accuracy ``value``."""
+        spec = self._plan[index][1]
+        if spec.attack is not None:
+            point = (spec.norm, spec.eps)
+            self._standing[point] = min(value, self._standing.get(point, 1.0))
+
+    def fraction(self, index: int, fraction: float) -> float:
+        """The share of the whole evaluation done when figure ``index`` is ``fraction`` done."""
+        costs = [self._cost(spec, n) for _, spec, n in self._plan]
+        done = sum(costs[:index]) + fraction * costs[index]
+        return min(1.0, done / sum(costs))
+
+
 #: Writes the model and its card (atomically) and returns where; called once, after training completes.
 Save = Callable[[keras.Model, dict[str, Any]], Any]
 #: Rewrites the card (atomically) as figures arrive.
@@ -176,16 +247,17 @@ class TrainingJob:
 
     def __init__(self, request: TrainingRequest, load_data: Callable[[], tuple[Split, Split]], save: Save,
                  update_card: UpdateCard, owner: str = "", card_extras: dict[str, Any] | None = None,
-                 on_update: Callable[[Snapshot], None] | None = None):
+                 on_update: Callable[[Snapshot], None] | None = None, clock: Callable[[], float] = time.time):
         self.request, self.owner = request, owner
+        self._clock = clock
         self._load_data, self._save, self._update_card = load_data, save, update_card
         self._card_extras = dict(card_extras or {})
         self._on_update = on_update
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._stage_started = time.time()
-        self._snapshot = Snapshot(request.name, owner, State.TRAINING, started=time.time(),
+        self._stage_started = clock()
+        self._snapshot = Snapshot(request.name, owner, State.TRAINING, started=clock(),
                                   epochs=request.train_config.epochs)
         self.card: dict[str, Any] | None = None
 
@@ -219,7 +291,7 @@ class TrainingJob:
 
     def _finish(self, state: State, message: str) -> Snapshot:
         self._update(state=state, message=message, eta_seconds=0.0 if state is State.DONE else None,
-                     finished_at=time.time())
+                     finished_at=self._clock())
         return self.snapshot()
 
     def _on_progress(self, progress: TrainingProgress) -> None:
@@ -231,7 +303,24 @@ class TrainingJob:
             history = history + (point,)
         self._update(fraction=progress.fraction, epoch=progress.epoch, epochs=progress.epochs, batch=progress.batch,
                      batches=progress.batches, history=history,
-                     eta_seconds=eta(time.time() - self._stage_started, progress.fraction))
+                     eta_seconds=eta(self._clock() - self._stage_started, progress.fraction))
+
+    def _measure_epoch(self, monitor: Split, epoch: int, model: keras.Model, logs: dict[str, float]) -> None:
+        """The live view's point for ``epoch``: clean, under the training's own attack and under a short PGD."""
+        adv_config = self.request.adv_config
+        own = None if adv_config is None else adv_config.attack
+        if own is not None and own.direction is not Direction.STRONG and not own.is_fgsm:
+            own = dataclasses.replace(own, direction=Direction.STRONG)
+        eps = own.epsilon if own is not None else MONITOR_DEFAULT_EPS
+        norm = own.adv_grad_norm if own is not None else Norm.LINF
+        pgd = AttackConfig.pgd(eps, norm, steps=MONITOR_PGD_STEPS, step_size=eps / 5)
+        measured = {name: accuracy(model, monitor.images if attack is None else
+                                   run(attack, model, monitor.images, monitor.labels, seed=epoch), monitor.labels)
+                    for name, attack in (("clean", None), ("own", own), ("pgd", pgd))
+                    if name != "own" or attack is not None}
+        point = EpochPoint(epoch, logs.get("loss", float("nan")), logs.get("accuracy", float("nan")),
+                           measured["clean"], measured.get("own"), measured["pgd"])
+        self._update(epoch_points=self._snapshot.epoch_points + (point,))
 
     def run(self) -> Snapshot:
         """Trains, saves, evaluates; returns the final snapshot. Never raises: a failure is ``FAILED`` with a
@@ -244,10 +333,13 @@ class TrainingJob:
                                                  request.train_config.validation_size)
             if self._cancel.is_set():
                 return self._finish(State.CANCELLED, "cancelled before training started: nothing was written")
-            self._stage_started = time.time()
+            self._stage_started = self._clock()
             self._update(message=f"training on {len(train):,} images")
+            monitor = test.tail(request.monitor_n) if request.monitor_n else None
+            self._update(monitor_images=0 if monitor is None else len(monitor))
             result = train_model(train, request.train_config, request.adv_config, validation=validation,
-                                 on_progress=self._on_progress, should_stop=self._cancel.is_set)
+                                 on_progress=self._on_progress, should_stop=self._cancel.is_set,
+                                 on_epoch=None if monitor is None else functools.partial(self._measure_epoch, monitor))
             if not result.completed:
                 return self._finish(State.CANCELLED, "cancelled: nothing was written")
             self.card = self._card(result, len(train))
@@ -289,31 +381,32 @@ class TrainingJob:
         specs = list(EVALUATION_SUITE) if request.evaluation_n else []
         curve = [spec for eps in CURVE_EPSILONS for spec in (AttackSpec.fgsm(eps), AttackSpec.pgd(eps, restarts=1))]
         curve = curve if request.curve_n else []
-        total = len(specs) + len(curve)
-        if total == 0:
+        plan = [(key, spec, n) for key, spec_list, n in (("metrics", specs, request.evaluation_n),
+                                                         ("sweeps", curve, request.curve_n)) for spec in spec_list]
+        if not plan:
             return self._finish(State.DONE, "trained and saved (no evaluation asked for)")
-        self._stage_started = time.time()
+        self._stage_started = self._clock()
         self._update(state=State.EVALUATING, fraction=0.0, eta_seconds=None,
                      message=f"measuring it on {request.evaluation_n:,} test images")
-        done = 0
+        work = EvaluationWork(plan)
 
         def progress(spec: AttackSpec, fraction: float, stage: str = "") -> None:
             if self._cancel.is_set():
                 raise _Cancelled
-            overall = (done + fraction) / total
-            self._update(fraction=overall, eta_seconds=eta(time.time() - self._stage_started, overall),
+            overall = work.fraction(index, fraction)
+            self._update(fraction=overall, eta_seconds=eta(self._clock() - self._stage_started, overall),
                          message=f"measuring {spec.describe()}")
 
-        for key, spec_list, n in (("metrics", specs, request.evaluation_n), ("sweeps", curve, request.curve_n)):
+        for index, (key, spec, n) in enumerate(plan):
             split = test.head(n)
-            for spec in spec_list:
-                progress(spec, 0.0)
-                images = adversarial_images(model, split, spec, on_progress=progress)
-                value = accuracy(model, images, split.labels)
-                card[key] = card[key] + [spec.as_entry(len(split), value)]
-                self._update_card(card)
-                done += 1
-                self._update(figures=self._snapshot.figures + ((spec.describe(), value),), fraction=done / total)
+            progress(spec, 0.0)
+            images = adversarial_images(model, split, spec, batch_size=EVALUATION_BATCH, on_progress=progress)
+            value = accuracy(model, images, split.labels)
+            card[key] = card[key] + [spec.as_entry(len(split), value)]
+            self._update_card(card)
+            work.measured(index, value)
+            self._update(figures=self._snapshot.figures + ((spec.describe(), value),),
+                         fraction=work.fraction(index, 1.0))
         return self._finish(State.DONE, "trained, saved and measured")
 
 
@@ -369,6 +462,8 @@ class ProcessJob:
     def __init__(self, request: TrainingRequest, build: BuildJob, owner: str = "",
                  niceness: int = CHILD_NICENESS) -> None:
         self.request, self.owner = request, owner
+        #: The child's output (TensorFlow's start-up lines, a traceback): kept when the job fails, else deleted.
+        self.log_path = Path(tempfile.gettempdir()) / f"advdemo-train-{request.name}-{os.getpid()}-{id(self)}.log"
         self._build, self._niceness = build, niceness
         context = multiprocessing.get_context("spawn")
         self._context = context
@@ -399,7 +494,8 @@ class ProcessJob:
         # priority: see advdemo/training/child.py.
         priority = min(19, os.getpriority(os.PRIO_PROCESS, 0) + self._niceness)
         self._process = self._context.Process(
-            target=child.run, args=(priority, pickle.dumps(self._build), self._updates, self._cancel),
+            target=child.run, args=(priority, pickle.dumps(self._build), self._updates, self._cancel,
+                                    str(self.log_path)),
             name=f"train-{self.request.name}", daemon=True)
         with _without_main_script():
             self._process.start()
@@ -417,6 +513,16 @@ class ProcessJob:
         with self._lock:
             self._snapshot = snapshot
 
+    def _ended(self, snapshot: Snapshot) -> None:
+        """The last word on the job: a failure logged once, with the model's name and the child's log; otherwise
+        the child's log deleted."""
+        self._set(snapshot)
+        if snapshot.state is State.FAILED:
+            LOG.error('training "%s" failed: %s (the training process\'s output: %s)', self.request.name,
+                      snapshot.message, self.log_path)
+        else:
+            self.log_path.unlink(missing_ok=True)
+
     def _pump(self) -> None:
         """Keeps the child's latest snapshot until a final one arrives, or the child is gone without one."""
         process = self._process
@@ -430,15 +536,16 @@ class ProcessJob:
                     snapshot = self._updates.get(timeout=1.0)
                 except queue.Empty:
                     process.join()
-                    self._set(dataclasses.replace(
+                    self._ended(dataclasses.replace(
                         self.snapshot(), state=State.FAILED, eta_seconds=None, finished_at=time.time(),
                         message=f"the training process stopped unexpectedly (exit code {process.exitcode}); "
-                                "the server's log says why. Nothing half-written was kept."))
+                                "the server's log names the file with its output. Nothing half-written was kept."))
                     return
-            self._set(snapshot)
             if snapshot.state.finished:
                 process.join(30)
+                self._ended(snapshot)
                 return
+            self._set(snapshot)
 
 
 #: What ``JobManager`` runs: a job in a thread (``TrainingJob``) or in a child process (``ProcessJob``).

@@ -26,7 +26,7 @@ from advdemo.configs import Norm
 from advdemo.demo import analysis, card_figures, charts
 from advdemo.demo.analysis import Method, Outcome, Scenario, Source, Sweep, sweep_epsilons
 from advdemo.demo.thresholds import describe_flip, visibility
-from advdemo.models.registry import TRANSFER_SOURCE, ModelInfo, markdown_colour_of
+from advdemo.models.registry import TRANSFER_SOURCE, ModelInfo, coloured_name
 from advdemo.ui import controls, downloads, keys, quiz, resources, stepthrough, url
 from advdemo.ui.inputs import InputDigit
 from advdemo.ui.resources import ModelEntry
@@ -102,7 +102,7 @@ def verdict_html(kind: str, text: str) -> str:
 
 def _model_heading(name: str) -> str:
     """The model's name in its registry colour (close to its charts' colour)."""
-    return f"### :{markdown_colour_of(name)}[{name}]"
+    return f"### {coloured_name(name)}"
 
 
 def show_outcome(outcome: Outcome, info: ModelInfo, image: np.ndarray, label: int, scenario: Scenario,

@@ -1,10 +1,13 @@
-"""The sidebar's "Train a model" panel and "Your models" list.
+"""Training from the page: the sidebar's "Train a model" panel (the controls and one status line), the live view on
+the main page, and the sidebar's "Your models" list.
 
 Training runs in a child process at a lower CPU priority (``jobs.ProcessJob``), one at a time per server
 (``job_manager``), so the sessions' attacks stay quick while it runs; every session sees it, only the session that
-started it can cancel it. While a job runs an open panel refreshes itself every second (a fragment; a closed one
-shows a status line), and reruns the whole page when the model is saved and when the job
-ends, so the new model joins "Models to attack" and the test-set tab.
+started it can cancel it. The live view (``live_view``: the loss, and after each epoch the accuracy clean, under the
+training's own attack and under a short PGD, with the ETA) is on the main page of the session that started the job
+and of every session whose "Train a model" panel is open; it refreshes itself every two seconds (a fragment) and
+reruns the whole page when the model is saved and when the job ends, so the new model joins "Models to attack" and
+the test-set tab.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ from __future__ import annotations
 import functools
 import uuid
 
-import pandas as pd
 import streamlit as st
 
 from advdemo.configs import Norm
 from advdemo.data import resolve_mnist_path
+from advdemo.demo.charts import training_charts
 from advdemo.models import registry
 from advdemo.training.jobs import (
     Busy,
@@ -33,10 +36,10 @@ from advdemo.training.presets import (
     CUSTOM,
     CUSTOM_HELP,
     KIND_LABELS,
-    MEASURED_ON,
     PRESETS,
     Kind,
     custom_request,
+    preset_times,
 )
 from advdemo.ui import keys
 
@@ -79,8 +82,16 @@ def _key(field: str) -> str:
 def _preset_label(key: str) -> str:
     if key == CUSTOM:
         return "Custom: your own settings"
-    preset = PRESETS[key]
-    return f"{preset.label} (about {format_duration(preset.minutes * 60)})"
+    return PRESETS[key].label
+
+
+def _preset_times_caption(key: str) -> str:
+    """How long the preset took where it was measured, and on which CPU."""
+    times = preset_times(key)
+    if times.train_seconds is None:
+        return "Not timed yet: the progress bar gives the estimate."
+    return (f"Measured: {times.describe()} on {times.cpu} ({times.source}); the progress bar gives the estimate "
+            "on this machine.")
 
 
 def _custom_settings() -> dict:
@@ -154,18 +165,34 @@ def _train_clicked() -> None:
         st.session_state[MESSAGE] = str(error)
 
 
-def _progress_view(job: Job) -> None:
+#: The live view refreshes itself this often (seconds) while a job runs.
+LIVE_EVERY = 2.0
+
+
+def stage_line(job: Job) -> str:
+    """Where the job is, in one line: ``Training **m**: epoch 2/3, batch 40/157 · about 1 min left``."""
     snapshot = job.snapshot()
     left = "" if snapshot.eta_seconds is None else f" · about {format_duration(snapshot.eta_seconds)} left"
     if snapshot.state is State.TRAINING and not snapshot.batches:
-        st.progress(0.0, text=f"Preparing **{snapshot.name}**: {snapshot.message}…")
-    elif snapshot.state is State.TRAINING:
-        st.progress(snapshot.fraction, text=f"Training **{snapshot.name}**: {snapshot.stage_label}{left}")
-    elif snapshot.state is State.EVALUATING:
-        st.progress(snapshot.fraction, text=f"**{snapshot.name}** is saved; {snapshot.message}{left}")
-    if snapshot.history:
-        frame = pd.DataFrame(snapshot.history, columns=["epoch", "loss", "accuracy"])
-        st.line_chart(frame, x="epoch", y=["loss", "accuracy"], height=160)
+        return f"Preparing **{snapshot.name}**: {snapshot.message}…"
+    if snapshot.state is State.TRAINING:
+        return f"Training **{snapshot.name}**: {snapshot.stage_label}{left}"
+    if snapshot.state is State.EVALUATING:
+        return f"**{snapshot.name}** is saved and ready to attack; {snapshot.message}{left}"
+    return f"**{snapshot.name}**: {snapshot.message}"
+
+
+def _live_body(job: Job) -> None:
+    snapshot = job.snapshot()
+    st.subheader(f"Training {snapshot.name}", anchor=False)
+    if not snapshot.state.finished:
+        st.progress(snapshot.fraction, text=stage_line(job))
+    if snapshot.history or snapshot.epoch_points:
+        loss, accuracy = training_charts(snapshot.history, snapshot.epoch_points,
+                                         snapshot.epochs or job.request.train_config.epochs, snapshot.monitor_images)
+        left, right = st.columns(2)
+        left.vega_lite_chart(loss, width="stretch")
+        right.vega_lite_chart(accuracy, width="stretch")
     for description, value in snapshot.figures:
         st.caption(f"{description}: {value:.1%} (on {job.request.evaluation_n:,} test images)")
     if snapshot.state is State.DONE:
@@ -174,19 +201,16 @@ def _progress_view(job: Job) -> None:
         st.info(f"**{snapshot.name}**: {snapshot.message}")  # which training: a session opening the panel later
     elif snapshot.state is State.FAILED:
         st.error(f"Training {snapshot.name} failed: {snapshot.message}")
-    elif job.owner == _session_id():
-        st.button("Cancel", key=CANCEL, on_click=job.cancel, icon=":material/stop_circle:")
-    else:
-        st.caption(status_line(job))  # another session's job
 
 
 def status_line(job: Job) -> str:
-    """One line on a running job, for a closed panel (no chart, no timer: it is as fresh as the last rerun)."""
+    """One line on a job, for the sidebar (as fresh as the last rerun)."""
     snapshot = job.snapshot()
+    if snapshot.state.finished:
+        return stage_line(job)
     if job.owner != _session_id():
         return f"{busy_message(snapshot)} Only that session can cancel it."
-    left = "" if snapshot.eta_seconds is None else f", about {format_duration(snapshot.eta_seconds)} left"
-    return f"Training {snapshot.name}: {snapshot.stage_label}{left}. Open this panel to follow it."
+    return stage_line(job) + ". Its curves are on the page."
 
 
 def _needs_page_rerun(job: Job) -> bool:
@@ -199,14 +223,35 @@ def _needs_page_rerun(job: Job) -> bool:
     return True
 
 
-@st.fragment(run_every=1.0)
-def _live_progress() -> None:
+@st.fragment(run_every=LIVE_EVERY)
+def _live_fragment() -> None:
     job = job_manager().current()
     if job is None:
         return
-    _progress_view(job)
+    _live_body(job)
     if _needs_page_rerun(job):
         st.rerun()
+
+
+def _watching(job: Job | None) -> bool:
+    """Whether this session shows the live view: the session that started the job, and those whose "Train a model"
+    panel is open (a class of 30 each refreshing charts every two seconds would load the server for nothing)."""
+    return job is not None and (job.owner == _session_id() or bool(st.session_state.get(PANEL)))
+
+
+def live_view() -> None:
+    """The training's live view on the main page (nothing when no job is watched): refreshes itself while the job
+    runs, and shows how it ended."""
+    job = job_manager().current()
+    if not _watching(job):
+        return
+    with st.container(border=True, key="train_live"):
+        if job.snapshot().state.finished:
+            _live_body(job)
+            if _needs_page_rerun(job):
+                st.rerun()
+        else:
+            _live_fragment()
 
 
 def training_panel() -> None:
@@ -221,12 +266,12 @@ def training_panel() -> None:
         st.session_state[OPENED_FOR] = id(job)
     with st.sidebar.expander("Train a model", key=PANEL, on_change="rerun", icon=":material/model_training:"):
         keys.default(PRESET, "quick")
-        preset = st.selectbox("Preset", [*PRESETS, CUSTOM], key=PRESET, format_func=_preset_label,
-                              help=f"Times measured on {MEASURED_ON}; the progress bar gives the real estimate here.")
+        preset = st.selectbox("Preset", [*PRESETS, CUSTOM], key=PRESET, format_func=_preset_label)
         if preset == CUSTOM:
             _custom_settings()
         else:
             st.caption(PRESETS[preset].description)
+            st.caption(_preset_times_caption(preset))
         keys.default(NAME, f"my-{preset}")
         st.text_input("Name of the new model", key=NAME, max_chars=registry.MAX_NAME_LENGTH,
                       help="Letters, digits, - and _; it is saved in your models folder.")
@@ -240,14 +285,10 @@ def training_panel() -> None:
                   icon=":material/play_arrow:")
         if st.session_state.get(MESSAGE):
             st.error(st.session_state[MESSAGE])
-        if running and st.session_state[PANEL]:
-            _live_progress()  # refreshes itself every second, only while the panel is open
-        elif running:
+        if job is not None:
             st.caption(status_line(job))
-        elif job is not None:
-            _progress_view(job)
-            if _needs_page_rerun(job):
-                st.rerun()
+        if running and job.owner == _session_id():
+            st.button("Cancel", key=CANCEL, on_click=job.cancel, icon=":material/stop_circle:")
 
 
 def _rename_clicked(old: str) -> None:
