@@ -257,3 +257,43 @@ def test_each_verdict_says_the_smallest_eps_that_fools_it_and_that_eps_does():
     curves = start({"models": "base"})
     assert f"open the tab *{VIEW_SWEEP}* below" in next(m.value for m in curves.markdown
                                                         if m.value.startswith("Smallest ε that fools it"))
+
+
+
+def model_columns(at: AppTest) -> list[list]:
+    """Each model's column (the columns holding a verdict) as the list of its elements, in order."""
+    columns = [list(column.children.values()) for column in at.columns]
+    return [elements for elements in columns if any("advdemo-verdict" in str(getattr(element, "value", ""))
+                                                    for element in elements)]
+
+
+def captions(block) -> list[str]:
+    """The captions of the pictures anywhere inside ``block`` (an element or a block of them), in order."""
+    if getattr(block, "type", None) == "image":
+        return list(block.captions)
+    return [caption for child in getattr(block, "children", {}).values() for caption in captions(child)]
+
+
+@needs_models
+def test_presentation_mode_puts_the_smaller_attacked_images_right_under_each_verdict():
+    """Presentation mode: each model's attacked image and perturbation (short captions) in a row right under its
+    verdict, with the lines on the proof, the smallest eps and the clean answer beside them; the browser test
+    measures that the row fits the first screen (``tests/e2e/test_presentation_browser.py``)."""
+    from advdemo.ui.results import CAPTIONS, PRESENTATION_CAPTIONS
+
+    present = start({"models": "base,robust", "present": "1"})
+    columns = model_columns(present)
+    assert len(columns) == 2
+    for elements in columns:
+        verdict_at = next(index for index, element in enumerate(elements)
+                          if "advdemo-verdict" in str(getattr(element, "value", "")))
+        row = elements[verdict_at + 1]  # the very next thing under the verdict
+        pictures, perturbation, lines = row.children.values()
+        assert captions(pictures) == [PRESENTATION_CAPTIONS[0]]
+        assert captions(perturbation)[0].startswith("change ×") and captions(perturbation)[0].endswith(
+            "(red +, blue −)")
+        assert [element.value.split(":")[0] for element in lines.children.values()][-1] == "Before the attack"
+    normal = start({"models": "base,robust"})
+    for elements in model_columns(normal):
+        assert [caption.split(" ")[0] for element in elements for caption in captions(element)] == [
+            CAPTIONS[0].split(" ")[0], "perturbation"]

@@ -169,7 +169,7 @@ def drawing_input() -> InputDigit | None:
     pixels, strokes = render_canvas(f"canvas_{st.session_state[keys.CANVAS_VERSION]}",
                                     st.session_state[keys.CANVAS_SEED])
     st.button("Clear the canvas", icon=":material/delete:", on_click=_clear_canvas)
-    st.caption("Undo, redo and reset: hover over the canvas for its toolbar.")
+    st.caption("Undo, redo and reset: the toolbar above the canvas (with a mouse, it shows while over the canvas).")
     injected = st.session_state.get(keys.INJECTED_DRAWING)
     if injected is not None:
         pixels, strokes = np.asarray(injected), None

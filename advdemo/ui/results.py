@@ -27,7 +27,7 @@ from advdemo.demo import analysis, card_figures, charts
 from advdemo.demo.analysis import Method, Outcome, Scenario, Source, Sweep, sweep_epsilons
 from advdemo.demo.thresholds import describe_flip, visibility
 from advdemo.models.registry import TRANSFER_SOURCE, ModelInfo, coloured_name
-from advdemo.ui import controls, downloads, keys, quiz, resources, stepthrough, url
+from advdemo.ui import controls, downloads, join, keys, quiz, resources, stepthrough, url
 from advdemo.ui.inputs import InputDigit
 from advdemo.ui.resources import ModelEntry
 
@@ -105,30 +105,58 @@ def _model_heading(name: str) -> str:
     return f"### {coloured_name(name)}"
 
 
-def show_outcome(outcome: Outcome, info: ModelInfo, image: np.ndarray, label: int, scenario: Scenario,
-                 guessed_by: str | None = None, not_a_digit: bool = False, present: bool = False,
-                 radius: float | None = None) -> DeltaGenerator:
-    """One model's column (``info``: its roster entry); ``image`` is the clean digit; ``guessed_by`` and
-    ``not_a_digit`` as for ``verdict``; ``radius`` the L-inf radius interval bounds certify (None: no proof
-    shown). The verdict comes first, under the model's name (in presentation mode,
-    ``present``, without the model's summary and with lower bars). Returns the empty line under the verdict that
-    says, once the sweep is done, the smallest eps that fools this model (``show_flips``)."""
-    st.markdown(_model_heading(outcome.model))
-    kind, text = verdict(outcome, label, scenario.target, guessed_by=guessed_by, not_a_digit=not_a_digit)
-    st.markdown(verdict_html(kind, text), unsafe_allow_html=True)
+#: The captions of the attacked image and of the perturbation (``{amplification}``: its colour scale's factor); in
+#: presentation mode, shorter (the pictures are smaller).
+CAPTIONS = ("attacked image", "perturbation ×{amplification:.1f} (red +, blue −)")
+PRESENTATION_CAPTIONS = ("attacked", "change ×{amplification:.1f} (red +, blue −)")
+
+
+def _show_lines(outcome: Outcome, scenario: Scenario, radius: float | None, summary: str | None = None
+                ) -> DeltaGenerator:
+    """Under a verdict: the proof line (if ``radius``), the empty line for the smallest eps (returned), the model's
+    ``summary`` (if given) and its answer before the attack."""
     if radius is not None:
         proven, line = analysis.proof(radius, scenario.norm, scenario.epsilon)
         st.markdown(f"**{line}**" if proven else line)
     flip_line = st.empty()
-    if not present:
-        st.caption(info.summary)
+    if summary is not None:
+        st.caption(summary)
     clean_p = float(outcome.clean_probs[outcome.clean_prediction])
     st.markdown(f"Before the attack: **{outcome.clean_prediction}** ({clean_p:.0%})")
-    attacked, perturbation = st.columns(2)
-    attacked.image(charts.upscale(outcome.adversarial), width="stretch", caption="attacked image")
+    return flip_line
+
+
+def _show_pictures(outcome: Outcome, image: np.ndarray, attacked: DeltaGenerator, perturbation: DeltaGenerator,
+                   captions: tuple[str, str]) -> None:
+    """The attacked image and the perturbation (amplified, red brighter, blue darker), each filling its area."""
+    attacked.image(charts.upscale(outcome.adversarial), width="stretch", caption=captions[0])
     picture, amplification = charts.perturbation_picture(outcome.adversarial - image)
-    perturbation.image(picture, width="stretch",
-                       caption=f"perturbation ×{amplification:.1f} (red +, blue −)")
+    perturbation.image(picture, width="stretch", caption=captions[1].format(amplification=amplification))
+
+
+def show_outcome(outcome: Outcome, info: ModelInfo, image: np.ndarray, label: int, scenario: Scenario,
+                 guessed_by: str | None = None, not_a_digit: bool = False, present: bool = False,
+                 radius: float | None = None, beside: bool = True) -> DeltaGenerator:
+    """One model's column (``info``: its roster entry); ``image`` is the clean digit; ``guessed_by`` and
+    ``not_a_digit`` as for ``verdict``; ``radius`` the L-inf radius interval bounds certify (None: no proof
+    shown). The verdict comes first, under the model's name. Returns the empty line under the verdict that says,
+    once the sweep is done, the smallest eps that fools this model (``show_flips``).
+
+    In presentation mode (``present``) the column must fit the projector's first screen with the controls above
+    it: no model summary, lower bars, and the attacked image and the perturbation right under the verdict, smaller,
+    with the lines on the clean answer, the smallest eps and the proof beside them (``beside``: there is room for
+    them, at most two models) or under them."""
+    st.markdown(_model_heading(outcome.model))
+    kind, text = verdict(outcome, label, scenario.target, guessed_by=guessed_by, not_a_digit=not_a_digit)
+    st.markdown(verdict_html(kind, text), unsafe_allow_html=True)
+    if present:
+        attacked, perturbation, *rest = st.columns([1.15, 1.15, 2] if beside else [1, 1], gap="small")
+        _show_pictures(outcome, image, attacked, perturbation, PRESENTATION_CAPTIONS)
+        with rest[0] if rest else contextlib.nullcontext():
+            flip_line = _show_lines(outcome, scenario, radius)
+    else:
+        flip_line = _show_lines(outcome, scenario, radius, info.summary)
+        _show_pictures(outcome, image, *st.columns(2), CAPTIONS)
     norms = outcome.norms
     st.markdown(f"Size: L-inf **{norms[Norm.LINF]:.3f}** · L2 **{norms[Norm.L2]:.3g}** · L1 **{norms[Norm.L1]:.3g}**")
     size = norms[scenario.norm]
@@ -303,6 +331,7 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
                                        present)
     scenario, names = chosen.scenario, tuple(chosen.models)
     url.write_url(scenario, names)
+    join.join()  # presentation mode: the students' QR code of the link just written
     if not available:
         st.error("No model could be loaded: see the messages above.")
         return
@@ -336,7 +365,8 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
     for column, outcome in zip(st.columns(len(outcomes), gap="large"), outcomes):
         with column:
             line = show_outcome(outcome, entries[outcome.model].info, digit.image, label, scenario, guessed_by,
-                                digit.not_a_digit is not None, present, proofs.get(outcome.model))
+                                digit.not_a_digit is not None, present, proofs.get(outcome.model),
+                                beside=len(outcomes) <= 2)
         if digit.not_a_digit is None:
             line.markdown(FLIP_PENDING)  # until the sweep below is done: one line, so nothing under it jumps
             flip_lines[outcome.model] = line

@@ -5,7 +5,10 @@ Presentation mode is per session: its CSS is injected only into the pages of a s
 nothing in ``.streamlit/config.toml`` changes (``client.toolbarMode`` would hide the chrome for everyone). It hides
 Streamlit's chrome (the Deploy button, the main menu, the running indicator, the coloured top bar), makes the type
 larger as the screen grows (26 px on a 1920 x 1080 projector) and black on white, folds the sidebar away, and the
-rest of the app (``controls``, ``inputs``, ``results``) puts the norm, eps and attack next to the verdicts.
+rest of the app (``controls``, ``inputs``, ``results``) puts the norm, eps and attack next to the verdicts, so that
+the digit, eps, the verdicts and each model's attacked image share the first screen at 1280 x 720 and 1024 x 768
+(``tests/e2e/test_presentation_browser.py``). It also floats the students' QR button (``join``) at the top left and
+lays its panel over the page; on a narrow screen (a phone) the floating buttons go back into the flow.
 """
 
 from __future__ import annotations
@@ -62,6 +65,23 @@ h2, h3 { padding-top: 0.3rem !important; padding-bottom: 0.2rem !important; }
                   background: #FFFFFF; padding: 0 0.4rem; border-radius: 0.4rem; }
 .advdemo-verdict { font-size: 1.6rem; padding: 0.3rem 0.7rem; margin: 0.1rem 0 0.35rem 0; }
 .advdemo-held, .advdemo-fooled, .advdemo-wrong, .advdemo-missed { border: 3px solid #000000; }
+/* "Students: open this on your phone" floats top left, beside the button that opens the sidebar. */
+.st-key-join_button { position: fixed; top: 0.3rem; left: 3.6rem; z-index: 1000001; width: auto !important; }
+.st-key-join_button button { min-height: 2rem; padding: 0.1rem 0.8rem; }
+/* The QR panel covers the page: white, the code as large as the window allows (a quiet zone of 4 modules is in the
+   picture), the link beneath in large type. */
+.st-key-join_panel { position: fixed; inset: 0; z-index: 1000002; background: #FFFFFF; overflow-y: auto;
+                     padding: 0.6rem 1.5rem 1rem 1.5rem; align-items: center; gap: 0.4rem; }
+.st-key-join_panel > * { max-width: min(100%, 60rem); }
+.advdemo-qr-box { display: flex; justify-content: center; }
+.advdemo-qr-box img.advdemo-qr { display: block; width: min(94vw, calc(100vh - 11rem), 60rem); height: auto;
+                                aspect-ratio: 1 / 1; max-width: none; }
+.st-key-join_panel [data-testid="stCode"] pre, .st-key-join_panel [data-testid="stCode"] code {
+  font-size: 1.15rem; color: #000000; }
+/* A narrow screen (a phone): the floating buttons go back into the flow. */
+@media (max-width: 640px) {
+  .st-key-present, .st-key-join_button, .st-key-tour_start { position: static !important; transform: none !important; }
+}
 </style>
 """
 #: The toggle's label and help.

@@ -32,6 +32,10 @@ VERDICT_SELECTOR = ".advdemo-verdict"
 CANVAS_SELECTOR = '[data-testid="stBidiComponentIsolated"] canvas'
 #: A 7 in fractions of the canvas: the bar, then the stem.
 SEVEN = ((0.25, 0.2), (0.75, 0.2), (0.45, 0.85))
+#: A phone, as Playwright's context options (``new_page(**PHONE)`` in the tests): 390 x 844 CSS pixels at 3 device
+#: pixels each, a touch screen, a mobile browser (the page's meta viewport is honoured, touches are sent as touch
+#: events).
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 3}
 
 Point = tuple[float, float]
 
@@ -164,3 +168,29 @@ def draw_stroke(page, box: dict, points: Sequence[Point], steps: int | Sequence[
     """One stroke through ``points`` (see ``press_stroke``), mouse released at the end."""
     press_stroke(page, box, points, steps)
     page.mouse.up()
+
+
+class Finger:
+    """One finger on a page's touch screen (the context needs ``has_touch``): real touch events, through the
+    Chrome DevTools Protocol (``Input.dispatchTouchEvent``), which Chromium turns into touch and pointer events as
+    a phone would. Playwright itself only taps (``page.touchscreen.tap``); a drag needs this."""
+
+    def __init__(self, page):
+        self.session = page.context.new_cdp_session(page)
+
+    def _send(self, kind: str, x: float | None = None, y: float | None = None) -> None:
+        points = [] if x is None else [{"x": x, "y": y, "radiusX": 4, "radiusY": 4, "force": 1}]
+        self.session.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    def drag(self, points: Sequence[tuple[float, float]], steps: int = 12) -> None:
+        """Touches the page at ``points[0]`` (CSS pixels of the viewport), slides through the other points,
+        ``steps`` moves per segment, and lifts the finger."""
+        self._send("touchStart", *points[0])
+        for (x0, y0), (x1, y1) in zip(points, points[1:]):
+            for step in range(1, steps + 1):
+                self._send("touchMove", x0 + (x1 - x0) * step / steps, y0 + (y1 - y0) * step / steps)
+        self._send("touchEnd")
+
+    def stroke(self, box: dict, points: Sequence[Point], steps: int = 15) -> None:
+        """A stroke through ``points``, fractions of ``box`` (a bounding box, e.g. the canvas's)."""
+        self.drag([(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points], steps)

@@ -146,13 +146,14 @@ def screenshot(request) -> Callable[..., Path]:
 
 @pytest.fixture
 def new_page(browser, request, screenshot) -> Iterator[Callable[..., object]]:
-    """Factory: ``new_page(viewport=VIEWPORT)`` opens a page in a fresh browser context (a session of its own). At
-    the end of the test each page is scrolled to the attack's heading, if any, saved (``<test-name>.png``, then
-    ``-2``, ``-3``…) and closed."""
+    """Factory: ``new_page(viewport=VIEWPORT, **options)`` opens a page in a fresh browser context (a session of its
+    own); ``options`` are Playwright's context options (a phone: ``new_page(**browser_helpers.PHONE)``). At the end
+    of the test each page is scrolled to the attack's heading, if any, saved (``<test-name>.png``, then ``-2``,
+    ``-3``…) and closed."""
     contexts = []
 
-    def open_page(viewport: dict | None = None):
-        context = browser.new_context(viewport=viewport or VIEWPORT)
+    def open_page(viewport: dict | None = None, **options):
+        context = browser.new_context(viewport=viewport or VIEWPORT, **options)
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         return watch(context.new_page())

@@ -6,6 +6,8 @@ Debian's headless Chromium at 1280x720 (fixtures in ``conftest.py``).
   main menu are hidden.
 * The toggle: turning it on puts ``present=1`` in the link, moves the norm, eps and attack from the sidebar above
   the verdicts and folds the input section; turning it off undoes all of it.
+* The first screen, at 1280x720 and at 1024x768 (a projector's common sizes): the digit, the eps slider, both
+  verdicts and both models' attacked images (with their captions) lie inside the viewport without scrolling.
 """
 
 from __future__ import annotations
@@ -88,3 +90,31 @@ def test_the_toggle_moves_the_controls_above_the_verdicts_and_back(app_url, new_
     expect(main.get_by_role("heading", name="1 · Choose a digit")).to_be_visible()
     expect(page.locator(VERDICT)).to_have_count(2)
     assert widget(page, "gallery_index").locator("input").input_value() == "6"  # the same digit throughout
+
+
+#: The projectors' sizes whose first screen must hold the whole cause and effect.
+PROJECTORS = [{"width": 1280, "height": 720}, {"width": 1024, "height": 768}]
+
+
+@pytest.mark.parametrize("viewport", PROJECTORS, ids=lambda viewport: f"{viewport['width']}x{viewport['height']}")
+def test_the_digit_eps_verdicts_and_attacked_images_fit_the_first_screen(app_url, new_page, viewport):
+    page = new_page(viewport=viewport)
+    open_app(page, f"{app_url}?present=1&models=base,robust")
+    main = page.get_by_test_id("stMain")
+    verdicts = page.locator(VERDICT)
+    expect(verdicts).to_have_count(2)
+    columns = page.locator('[data-testid="stColumn"]').filter(has=verdicts)  # each model's column
+    expect(columns).to_have_count(2)
+    shown = {"digit": main.get_by_test_id("stImage").first,  # the folded input's thumbnail, top left
+             "eps": main.locator(".st-key-eps_linf")}
+    for number, column in enumerate(columns.all()):
+        shown[f"verdict {number}"] = column.locator(VERDICT)
+        shown[f"attacked image {number}"] = column.get_by_test_id("stImage").first  # the picture and its caption
+    boxes = {name: element.bounding_box() for name, element in shown.items()}
+    below = {name: round(box["y"] + box["height"] - viewport["height"]) for name, box in boxes.items()
+             if not inside(box, viewport)}
+    assert not below, f"px below the fold (or off screen): {below}"
+    assert page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTop") == 0
+    for number in range(2):
+        assert boxes[f"attacked image {number}"]["width"] >= 90, boxes  # smaller, still a picture
+        expect(columns.nth(number).get_by_test_id("stImage").first).to_contain_text("attacked")

@@ -3,16 +3,17 @@
 images of bars, see ``tests/conftest.py``) and an empty ``ADVDEMO_HOME``. The tests drive the UI only (the job may
 run in a thread or in a child process, which starts a few seconds later while it imports TensorFlow):
 
-* a custom training of 50 epochs of 75 batches: the progress bar's text changes ("Training **name**: epoch e/50,
-  batch b/75 · about … left", later epochs and batches), then Cancel: the panel says nothing was written, no model
-  file is in ``$ADVDEMO_HOME/models`` and "Models to attack" does not offer it;
+* a custom training of 50 epochs of 75 batches: the live view on the main page, its progress bar's text changing
+  ("Training **name**: epoch e/50, batch b/75 · about … left", later epochs and batches, a different ETA) and its
+  curves drawn after the first epoch, then Cancel: the live view says nothing was written, no model file is in
+  ``$ADVDEMO_HOME/models`` and "Models to attack" does not offer it; the server's terminal got no warning from it;
 * the Quick preset on all 600 images (2 epochs): its measurement's progress, "**name** is ready", then the model
   under "Models to attack" and its verdict on the gallery digit, and its model and card in ``$ADVDEMO_HOME/models``.
 
 What makes them deterministic:
 
-* The panel redraws its progress about once a second: a MutationObserver, installed before Train is pressed,
-  records every text the sidebar's progress bars and alerts show while visible, so that no poll can miss one (a
+* The live view redraws itself every two seconds: a MutationObserver, installed before Train is pressed,
+  records every text the live view's progress bars and alerts show while visible, so that no poll can miss one (a
   short stage may be on screen for one redraw only, or none: with 256 images a busy machine drew no training stage
   at all, "Preparing" then "is saved"). The cancelled job trains long (50 epochs of 75 batches) so that it is still
   training when Cancel is pressed, whatever the machine's speed; the finished one is not asked to show its short
@@ -30,6 +31,7 @@ import json
 import re
 
 import pytest
+from conftest import LOGS
 from page_helpers import (
     VERDICT,
     attack_heading,
@@ -51,19 +53,19 @@ JOB_TIMEOUT_MS = 300_000
 CANCELLED = "e2e-cancelled"
 CANCELLED_EPOCHS = 50
 QUICK = "e2e-quick"
-#: Every visible text of the sidebar's progress bars into ``window.advdemoProgress``, and of its alerts (as
+#: Every visible text of the live view's progress bars into ``window.advdemoProgress``, and of its alerts (as
 #: "data-testid: text") into ``window.advdemoAlerts``: in order, repeats collapsed.
 RECORD_PROGRESS = """() => {
     window.advdemoProgress = [];
     window.advdemoAlerts = [];
     const push = (seen, text) => { if (seen[seen.length - 1] !== text) seen.push(text); };
     const record = () => {
-        const sidebar = '[data-testid="stSidebar"] ';
-        for (const bar of document.querySelectorAll(sidebar + '[data-testid="stProgress"]')) {
+        const live = '.st-key-train_live ';
+        for (const bar of document.querySelectorAll(live + '[data-testid="stProgress"]')) {
             const text = bar.querySelector('[data-testid="stMarkdownContainer"] p');
             if (text && bar.checkVisibility()) push(window.advdemoProgress, text.textContent);
         }
-        for (const alert of document.querySelectorAll(sidebar + '[data-testid^="stAlertContent"]')) {
+        for (const alert of document.querySelectorAll(live + '[data-testid^="stAlertContent"]')) {
             const text = alert.querySelector('[data-testid="stMarkdownContainer"] p');
             if (!text || !alert.checkVisibility()) continue;
             push(window.advdemoAlerts, `${alert.dataset.testid}: ${text.textContent}`);
@@ -110,8 +112,11 @@ def test_a_training_shows_its_progress_and_a_cancelled_one_keeps_no_model(traini
     set_number(page, "train_batch_size", "8")  # 75 batches an epoch: minutes of training, cancelled in seconds
     set_number(page, "train_name", CANCELLED)
 
+    log = LOGS / "training-app.log"
+    log_before = log.stat().st_size if log.exists() else 0
     start_training(page, panel)
     pattern = training_text(CANCELLED, CANCELLED_EPOCHS)
+    live = page.locator(".st-key-train_live")
     try:
         # Watch the text change: two training texts with an ETA, the later one further on.
         page.wait_for_function("""pattern => {
@@ -119,20 +124,32 @@ def test_a_training_shows_its_progress_and_a_cancelled_one_keeps_no_model(traini
                 .map(match => [Number(match[1]), Number(match[2])]);
             return seen.length >= 2 && (seen.at(-1)[0] > seen[0][0] || seen.at(-1)[1] > seen[0][1]);
         }""", arg=pattern.pattern, timeout=JOB_TIMEOUT_MS)
+        # The curves on the main page: the loss at once, the accuracies once the first epoch is measured.
+        expect(live.get_by_test_id("stVegaLiteChart")).to_have_count(2, timeout=JOB_TIMEOUT_MS)
+        page.wait_for_function("""pattern => new Set(window.advdemoProgress.filter(text => new RegExp(pattern)
+            .test(text)).map(text => text.split(' · ')[1])).size >= 2""", arg=pattern.pattern,
+                               timeout=JOB_TIMEOUT_MS)  # the ETA moves
         screenshot(page, "progress")
         settle(page, panel.locator(".st-key-train_cancel button").click)
     finally:
         with contextlib.suppress(Exception):  # never leave a 50-epoch job running for the next test
             panel.locator(".st-key-train_cancel button").click(timeout=1_000)
 
-    cancelled = panel.get_by_test_id("stAlertContentInfo")
+    cancelled = live.get_by_test_id("stAlertContentInfo")
     expect(cancelled).to_have_text(f"{CANCELLED}: cancelled: nothing was written", timeout=JOB_TIMEOUT_MS)
+    expect(live.get_by_test_id("stVegaLiteChart")).to_have_count(2)  # the curves stay, on the whole run's axis
     expect(panel.locator(".st-key-train_start button")).to_be_enabled()
     texts = progress(page)
     assert all(not text.startswith(f"{CANCELLED} is saved") for text in texts), texts  # it never got that far
     assert [pattern.match(text) is not None for text in texts if text.startswith("Training")].count(True) >= 2, texts
     assert not list(training_app.models.glob(f"{CANCELLED}*")), list(training_app.models.iterdir())
     assert CANCELLED not in listed_options(page, "models")
+    # The teacher's terminal: nothing from the training (no warning, no traceback, no TensorFlow start-up lines).
+    with log.open("rb") as lines:
+        lines.seek(log_before)
+        noise = [line for line in lines.read().decode(errors="replace").splitlines()
+                 if re.search(r"WARNING|Traceback|ScriptRunContext|cuda|^[IEW]0000", line)]
+    assert noise == [], noise[:10]
 
 
 def test_a_quick_training_finishes_and_its_new_model_can_be_attacked(training_app, page):
@@ -145,10 +162,10 @@ def test_a_quick_training_finishes_and_its_new_model_can_be_attacked(training_ap
     set_number(page, "train_name", QUICK)
 
     start_training(page, panel)
-    ready = panel.get_by_test_id("stAlertContentSuccess")
+    ready = page.locator(".st-key-train_live").get_by_test_id("stAlertContentSuccess")
     expect(ready).to_have_text(f"{QUICK} is ready: choose it under Models to attack.", timeout=JOB_TIMEOUT_MS)
     texts = progress(page)
-    assert any(text.startswith(f"{QUICK} is saved; measuring") for text in texts), texts  # the measurement's stage
+    assert any(text.startswith(f"{QUICK} is saved and ready to attack; measuring") for text in texts), texts
     # No error on the way (the panel may show the last job's end, e.g. the cancelled one's, before this one starts).
     assert not [alert for alert in alerts(page) if alert.startswith(("stAlertContentError", "stAlertContentWarning"))]
     assert alerts(page)[-1] == f"stAlertContentSuccess: {QUICK} is ready: choose it under Models to attack."
