@@ -12,4 +12,6 @@ if ! [ -x /usr/bin/chromium ]; then
   fi
 fi
 python -m ruff check .
-python -m pytest -q -p no:cacheprovider "$@"
+# Two test processes, each taking whole files (a file's servers and caches stay in one process);
+# ADVDEMO_TEST_WORKERS=0 runs everything in this process.
+python -m pytest -q -p no:cacheprovider -n "${ADVDEMO_TEST_WORKERS:-2}" --dist loadfile "$@"

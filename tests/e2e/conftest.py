@@ -21,6 +21,7 @@ base and robust models are missing.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +36,13 @@ HERE = Path(__file__).resolve().parent
 ARTIFACTS = REPO / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 LOGS = ARTIFACTS / "logs"
+
+
+def server_log(name: str) -> Path:
+    """The log file of the server ``name`` started by this test process (``app``, ``training-app``): one per
+    pytest-xdist worker, as each worker starts servers of its own."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return LOGS / (f"{name}-{worker}.log" if worker else f"{name}.log")
 VIEWPORT = {"width": 1600, "height": 1100}
 #: How long a wait may take by default: a busy CI machine may take a while to attack and rerun.
 TIMEOUT_MS = 120_000
@@ -81,7 +89,7 @@ def app_url(tmp_path_factory) -> Iterator[str]:
     """The URL of the normal app's server, shared by the whole session."""
     LOGS.mkdir(parents=True, exist_ok=True)
     home = tmp_path_factory.mktemp("app-home")
-    yield from _server(LOGS / "app.log", {"ADVDEMO_HOME": str(home)})
+    yield from _server(server_log("app"), {"ADVDEMO_HOME": str(home)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +115,7 @@ def training_app(tmp_path_factory, write_tiny_mnist) -> Iterator[TrainingApp]:
     home = folder / "home"
     home.mkdir()
     mnist = write_tiny_mnist(folder / "tiny.npz", n_train=TRAINING_IMAGES, n_test=TEST_IMAGES)
-    for url in _server(LOGS / "training-app.log", {"ADVDEMO_HOME": str(home), "ADVDEMO_MNIST": str(mnist)}):
+    for url in _server(server_log("training-app"), {"ADVDEMO_HOME": str(home), "ADVDEMO_MNIST": str(mnist)}):
         yield TrainingApp(url, home, mnist)
 
 

@@ -31,7 +31,7 @@ import json
 import re
 
 import pytest
-from conftest import LOGS
+from conftest import server_log
 from page_helpers import (
     VERDICT,
     attack_heading,
@@ -112,7 +112,7 @@ def test_a_training_shows_its_progress_and_a_cancelled_one_keeps_no_model(traini
     set_number(page, "train_batch_size", "8")  # 75 batches an epoch: minutes of training, cancelled in seconds
     set_number(page, "train_name", CANCELLED)
 
-    log = LOGS / "training-app.log"
+    log = server_log("training-app")
     log_before = log.stat().st_size if log.exists() else 0
     start_training(page, panel)
     pattern = training_text(CANCELLED, CANCELLED_EPOCHS)
