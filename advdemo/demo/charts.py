@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from advdemo.demo.analysis import BatchResult, Outcome, Sweep
+from advdemo.demo.i18n import N_
 from advdemo.models.registry import colour_of
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def _configure(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
 
 
 #: The confidence bars' legend entry for the black tick.
-BEFORE_ATTACK = "before the attack"
+BEFORE_ATTACK = N_("before the attack")
 #: The confidence bars' look (part of ``advdemo.ui.style.CSS``): the bars in the chart colours, black tick, legend
 #: and labels, sizes in rem so that presentation mode's larger type enlarges them too.
 BARS_CSS = (
@@ -113,7 +114,7 @@ VALUE_INSIDE = 0.25
 BAR_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def confidence_bars(outcome: Outcome, label: int, height: int) -> str:
+def confidence_bars(outcome: Outcome, label: int, height: int, gettext: Callable[[str], str] = str) -> str:
     """The 10 class probabilities after the attack as bars ``height`` pixels high at 100%, a black tick on each at
     its value before the attack, and a legend that says so: HTML for ``st.html`` (styled by ``BARS_CSS``).
 
@@ -122,8 +123,9 @@ def confidence_bars(outcome: Outcome, label: int, height: int) -> str:
     chart: three of these are redrawn on every move of a slider, and a browser draws them about as fast as
     text (the three charts cost the server 0.12 and the browser 0.2 CPU-seconds per slider move; ``python
     benchmarks/load_test.py --one-at-a-time``). Only numbers and fixed words go into it (nothing a user typed),
-    escaped all the same.
+    escaped all the same. ``gettext``: the words' language (``advdemo.demo.i18n``).
     """
+    _ = gettext
     prediction = outcome.prediction
     columns = []
     for digit in range(10):
@@ -131,7 +133,8 @@ def confidence_bars(outcome: Outcome, label: int, height: int) -> str:
         role = "label" if digit == label else "wrong" if digit == prediction else "other"
         inside = " advdemo-bar-value-inside" if after >= VALUE_INSIDE else ""  # clear of a tick above the bar
         value = f'<span class="advdemo-bar-value{inside}">{after:.0%}</span>' if role != "other" else ""
-        tooltip = html.escape(f"{digit}: {after:.1%} after the attack, {before:.1%} before", quote=True)
+        tooltip = html.escape(_("{digit}: {after} after the attack, {before} before").format(
+            digit=digit, after=f"{after:.1%}", before=f"{before:.1%}"), quote=True)
         columns.append(
             f'<div class="advdemo-bar-column" title="{tooltip}">'
             f'<div class="advdemo-bar advdemo-bar-{role}" style="height:{100 * after:.2f}%">{value}</div>'
@@ -140,30 +143,35 @@ def confidence_bars(outcome: Outcome, label: int, height: int) -> str:
                    for level in BAR_GRID)
     digits = "".join(f"<span>{digit}</span>" for digit in range(10))
     summary = html.escape(", ".join(f"{digit}: {float(p):.0%}" for digit, p in enumerate(outcome.adversarial_probs)))
-    return (f'<div class="advdemo-bars" role="img" aria-label="Confidence after the attack: {summary}">'
-            f'<div class="advdemo-bars-title">after the attack</div>'
+    aria = html.escape(_("Confidence after the attack: {summary}"), quote=True).format(summary=summary)
+    heading = html.escape(_("after the attack"))
+    return (f'<div class="advdemo-bars" role="img" aria-label="{aria}">'
+            f'<div class="advdemo-bars-title">{heading}</div>'
             f'<div class="advdemo-bars-plot" style="height:{int(height)}px">{grid}{"".join(columns)}</div>'
             f'<div class="advdemo-bars-digits">{digits}</div>'
-            f'<div class="advdemo-bars-legend"><span class="advdemo-bars-key"></span>{html.escape(BEFORE_ATTACK)}'
+            f'<div class="advdemo-bars-legend"><span class="advdemo-bars-key"></span>{html.escape(_(BEFORE_ATTACK))}'
             f'</div></div>')
 
 
-def sweep_chart(result: Sweep, names: Sequence[str], current: float, title: str) -> dict[str, Any]:
+def sweep_chart(result: Sweep, names: Sequence[str], current: float, title: str,
+                gettext: Callable[[str], str] = str) -> dict[str, Any]:
     """Confidence in the label against eps for each model, a cross where each model is first fooled and a
     grey line at the current eps: a Vega-Lite spec for ``st.vega_lite_chart``.
 
     A plain spec rather than Altair's objects: it is redrawn on every move of the slider, and building and
     validating it with Altair cost the server more than the rest of the chart (and importing Altair, 0.3 s,
-    delayed the first page)."""
+    delayed the first page). ``gettext``: the axes' language."""
+    _ = gettext
     rows = [{"model": name, "eps": float(eps), "confidence": float(conf)}
             for name in names for eps, conf in zip(result.epsilons, result.confidence[name])]
-    colour = {"field": "model", "type": "nominal", "title": "model",
+    colour = {"field": "model", "type": "nominal", "title": _("model"),
               "scale": {"domain": list(names), "range": [model_colour(name) for name in names]}}
-    x = {"field": "eps", "type": "quantitative", "title": "ε (attack size)", "axis": {"tickCount": 8}}
+    x = {"field": "eps", "type": "quantitative", "title": _("ε (attack size)"), "axis": {"tickCount": 8}}
     layers = [{"data": {"values": rows}, "mark": {"type": "line", "point": {"size": 80}, "strokeWidth": 4},
                "encoding": {"x": x, "color": colour,
                             "y": {"field": "confidence", "type": "quantitative", "scale": {"domain": [0, 1]},
-                                  "axis": {"format": "%"}, "title": f"confidence in {result.label}"},
+                                  "axis": {"format": "%"},
+                                  "title": _("confidence in {label}").format(label=result.label)},
                             "tooltip": [{"field": "model", "type": "nominal"},
                                         {"field": "eps", "type": "quantitative", "format": ".3g"},
                                         {"field": "confidence", "type": "quantitative", "format": ".1%"}]}}]
@@ -179,7 +187,7 @@ def sweep_chart(result: Sweep, names: Sequence[str], current: float, title: str)
                        "encoding": {"x": x, "y": {"field": "confidence", "type": "quantitative"}, "color": colour,
                                     "tooltip": [{"field": "model", "type": "nominal"},
                                                 {"field": "eps", "type": "quantitative",
-                                                 "title": "first fooled at ε"}]}})
+                                                 "title": _("first fooled at ε")}]}})
     layers.append({"data": {"values": [{"eps": float(current)}]},
                    "mark": {"type": "rule", "color": RULE_COLOUR, "strokeWidth": 3, "opacity": 0.7},
                    "encoding": {"x": {"field": "eps", "type": "quantitative"}}})
@@ -195,22 +203,25 @@ def _rule(eps: float) -> alt.Chart:
                                                              opacity=0.7).encode(x="eps:Q")
 
 
-def accuracy_chart(rows: list[dict[str, Any]], names: Sequence[str], current: float, title: str) -> alt.TopLevelMixin:
-    """Test-set accuracy against eps from the cards' sweeps: colour per model, dashes per attack."""
+def accuracy_chart(rows: list[dict[str, Any]], names: Sequence[str], current: float, title: str,
+                   gettext: Callable[[str], str] = str) -> alt.TopLevelMixin:
+    """Test-set accuracy against eps from the cards' sweeps: colour per model, dashes per attack (``gettext``: the
+    axes' language)."""
+    _ = gettext
     import altair as alt  # here, not at the top: the first page draws no Altair chart
     import pandas as pd
 
     data = pd.DataFrame(rows)
     present = [name for name in names if name in set(data["model"])]
     colour = alt.Color("model:N", scale=alt.Scale(domain=present, range=[model_colour(n) for n in present]),
-                       title="model")
+                       title=_("model"))
     attacks = sorted(set(data["attack"]), key=lambda name: (name == "FGSM", name))  # PGD solid, FGSM dashed
-    dash = alt.StrokeDash("attack:N", title="attack",
+    dash = alt.StrokeDash("attack:N", title=_("attack"),
                           scale=alt.Scale(domain=attacks, range=[[1, 0], [8, 5], [2, 3]][:len(attacks)]),
                           legend=None)  # the title says which is which
     chart = alt.Chart(data).mark_line(point=alt.OverlayMarkDef(size=60), strokeWidth=4).encode(
-        x=alt.X("eps:Q", title="ε (attack size)", axis=alt.Axis(tickCount=8)),
-        y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title="test accuracy"),
+        x=alt.X("eps:Q", title=_("ε (attack size)"), axis=alt.Axis(tickCount=8)),
+        y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=_("test accuracy")),
         color=colour, strokeDash=dash, detail="attack:N",
         tooltip=["model", "attack", alt.Tooltip("eps:Q", format=".3g"), alt.Tooltip("accuracy:Q", format=".1%"),
                  "n"])
@@ -244,35 +255,40 @@ def batch_grid_png(result: BatchResult, names: Sequence[str], shown: str, column
 
 
 #: The live view's accuracy lines: (the ``EpochPoint`` field, legend label, colour, dash).
-TRAINING_LINES = (("clean", "clean", "#000000", [1, 0]), ("own_attack", "under its training attack", "#0072B2", [8, 5]),
-                  ("pgd", "under PGD (white-box)", FOOLED_COLOUR, [2, 3]))
+TRAINING_LINES = (("clean", N_("clean"), "#000000", [1, 0]),
+                  ("own_attack", N_("under its training attack"), "#0072B2", [8, 5]),
+                  ("pgd", N_("under PGD (white-box)"), FOOLED_COLOUR, [2, 3]))
 
 
 def training_charts(history: Sequence[tuple[float, float, float]], points: Sequence[Any], epochs: int,
-                    images: int) -> tuple[dict[str, Any], dict[str, Any]]:
+                    images: int, gettext: Callable[[str], str] = str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The live view of a training, as two Vega-Lite specs: the running loss per batch, and after each epoch the
     accuracy on ``images`` test images clean, under the training's own attack and under a short PGD (``points``
     are ``advdemo.training.jobs.EpochPoint``). Both x axes span the whole run (0 to ``epochs``), so the curves
-    grow from the left and a cancelled run keeps a readable axis."""
+    grow from the left and a cancelled run keeps a readable axis. ``gettext``: the words' language."""
+    _ = gettext
+    lines = tuple((field, _(label), colour, dash) for field, label, colour, dash in TRAINING_LINES)
     x_scale = {"domain": [0, max(1, epochs)], "nice": False}
     loss_rows = [{"epoch": float(epoch), "loss": float(loss)} for epoch, loss, _ in history if np.isfinite(loss)]
-    loss = {"title": "training loss", "height": 260, "autosize": AUTOSIZE, "config": CHART_CONFIG,
+    loss = {"title": _("training loss"), "height": 260, "autosize": AUTOSIZE, "config": CHART_CONFIG,
             "data": {"values": loss_rows},
             "mark": {"type": "line", "strokeWidth": 3, "color": TEXT_COLOUR},
-            "encoding": {"x": {"field": "epoch", "type": "quantitative", "title": "epoch", "scale": x_scale,
+            "encoding": {"x": {"field": "epoch", "type": "quantitative", "title": _("epoch"), "scale": x_scale,
                                "axis": {"tickMinStep": 1}},
-                         "y": {"field": "loss", "type": "quantitative", "title": "loss", "scale": {"zero": True}}}}
+                         "y": {"field": "loss", "type": "quantitative", "title": _("loss"), "scale": {"zero": True}}}}
     rows = [{"epoch": point.epoch, "line": label, "accuracy": float(getattr(point, field))}
-            for point in points for field, label, _, _ in TRAINING_LINES if getattr(point, field) is not None]
-    shown = [line for line in TRAINING_LINES if any(row["line"] == line[1] for row in rows)] or list(TRAINING_LINES)
-    accuracy = {"title": f"after each epoch, on {images:,} test images", "height": 260, "autosize": AUTOSIZE,
+            for point in points for field, label, _, _ in lines if getattr(point, field) is not None]
+    shown = [line for line in lines if any(row["line"] == line[1] for row in rows)] or list(lines)
+    accuracy = {"title": _("after each epoch, on {count} test images").format(count=f"{images:,}"), "height": 260,
+                "autosize": AUTOSIZE,
                 "config": CHART_CONFIG, "data": {"values": rows},
                 "mark": {"type": "line", "point": {"size": 120}, "strokeWidth": 4},
-                "encoding": {"x": {"field": "epoch", "type": "quantitative", "title": "epoch", "scale": x_scale,
+                "encoding": {"x": {"field": "epoch", "type": "quantitative", "title": _("epoch"), "scale": x_scale,
                                    "axis": {"tickMinStep": 1}},
-                             "y": {"field": "accuracy", "type": "quantitative", "title": "accuracy",
+                             "y": {"field": "accuracy", "type": "quantitative", "title": _("accuracy"),
                                    "scale": {"domain": [0, 1]}, "axis": {"format": "%"}},
                              "color": {"field": "line", "type": "nominal", "title": None,
+                                       "legend": {"orient": "top", "direction": "horizontal"},
                                        "scale": {"domain": [line[1] for line in shown],
                                                  "range": [line[2] for line in shown]}},
                              "strokeDash": {"field": "line", "type": "nominal", "legend": None,
