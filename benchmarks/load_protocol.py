@@ -3,6 +3,7 @@
     python benchmarks/load_protocol.py [--levels 10,30,60,100] [--interactions 10] [--think 2 6]
                                        [--arrival 10] [--no-draw] [--training] [--attach URL [--pids P,...]]
                                        [--seed 0] [--json results.json]
+    python benchmarks/load_protocol.py --breakdown [--attach URL]
 
 Each simulated student speaks Streamlit's own WebSocket protocol, as the browser's frontend does: it fetches
 ``/_stcore/health`` (the XSRF cookie), opens ``ws://HOST:PORT/_stcore/stream`` with the subprotocols
@@ -48,6 +49,10 @@ Measured per interaction:
   (``/proc/PID/status`` VmRSS, the peak of one sample a second). With ``--attach`` they are read from the
   processes given by ``--pids`` on this machine, if any, else left out.
 
+``--breakdown`` measures no ramp: one session loads the page and moves ε four times, and the bytes it received
+per move are printed by kind of message (``element:html``, ``element:markdown``, ``delta:add_block``...), to see
+what a slider move sends.
+
 One line per level (progress and an ETA go to stderr while it runs):
 
     sessions errors cross-talk  p50 s  p95 s  int/s cpu-s/run bytes/int  RSS MB  training
@@ -69,6 +74,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
 import dataclasses
 import io
 import json
@@ -213,10 +219,23 @@ class Run:
     digit: int | None = None
     query: str | None = None  # the URL the app wrote, if it changed
     training_text: str | None = None
+    by_kind: collections.Counter = field(default_factory=collections.Counter)  # bytes per kind of message
 
     @property
     def latency(self) -> float | None:
         return None if self.finished is None else self.finished - self.started
+
+
+def message_kind(message: ForwardMsg) -> str:
+    """What a ForwardMsg carries, for the bytes' breakdown: ``element:markdown``, ``element:html``,
+    ``delta:add_block``, ``new_session``..."""
+    kind = message.WhichOneof("type")
+    if kind != "delta":
+        return kind or "empty"
+    delta = message.delta.WhichOneof("type")
+    if delta == "new_element":
+        return f"element:{message.delta.new_element.WhichOneof('type')}"
+    return f"delta:{delta}"
 
 
 def widget_key(element_id: str) -> str:
@@ -313,6 +332,7 @@ class Session:
         run = self.run
         if run is not None:
             run.bytes += len(data)
+            run.by_kind[message_kind(message)] += len(data)
         if message.WhichOneof("type") == "ref_hash":  # a message this session has cached: the browser's cache hit
             cached = self.cache.get(message.ref_hash)
             if cached is None:
@@ -923,6 +943,29 @@ async def ramp(levels: Sequence[int], settings: Settings, probe: Probe, training
     return results
 
 
+async def breakdown(endpoint: Endpoint, moves: Sequence[float], timeout: float) -> None:
+    """One session: its first page, then ε moves to each of ``moves``; prints the bytes each kind of message
+    took per move (the median move's total first)."""
+    await warm_up(endpoint, timeout)
+    session = Session(endpoint, {}, "")
+    await session.connect(timeout)
+    first = await session.rerun()
+    await asyncio.wait_for(first.done.wait(), timeout)
+    key = next(key for key in session.widgets if key.startswith(EPS_PREFIX))
+    totals: collections.Counter = collections.Counter()
+    sizes = []
+    for value in moves:
+        session.set(key, double_array_value=[value])
+        run = await session.rerun(fragment_id=session.widgets[key].fragment_id)
+        await asyncio.wait_for(run.done.wait(), timeout)
+        totals.update(run.by_kind)
+        sizes.append(run.bytes)
+    await session.close()
+    print(f"first page: {first.bytes:,} bytes; an ε move: median {statistics.median(sizes):,.0f} bytes, by kind:")
+    for kind, size in totals.most_common():
+        print(f"  {size / len(moves):9,.0f}  {kind}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--levels", default="10,30,60,100", help="sessions per level, comma-separated")
@@ -940,6 +983,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="MNIST for a started server's training (default: $ADVDEMO_MNIST)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the settings, the figures and every interaction here")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="instead of the ramp: one session's ε moves, the bytes per kind of message")
     args = parser.parse_args(argv)
     levels = [int(n) for n in args.levels.split(",") if n.strip()]
     server = Server(args.attach, [int(p) for p in args.pids.split(",") if p.strip()], args.mnist)
@@ -951,6 +996,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{args.interactions} interactions, think {args.think[0]:g}-{args.think[1]:g} s, "
           f"drawings {'off' if args.no_draw else 'on'}, training {'on' if args.training else 'off'}")
     try:
+        if args.breakdown:
+            asyncio.run(breakdown(server.endpoint, (0.25, 0.3, 0.35, 0.15), args.timeout))
+            return 0
         results = asyncio.run(ramp(levels, settings, server.probe, args.training, args.pause))
     finally:
         server.stop()
