@@ -99,7 +99,9 @@ def main() -> int:
     print(f"CPU: {cpu}", flush=True)
     times = read_preset_times()
     for key in args.presets:
+        load_before = os.getloadavg()[0]
         result = run_preset(key, train, test)
+        load = f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
         model = result.pop("model")
         clean = np.mean(predictions(model, test.images) == test.labels)
         pgd = np.mean(predictions(model, attack(model, x, y, AttackConfig.pgd(0.2, Norm.LINF, steps=40))) == y)
@@ -111,7 +113,7 @@ def main() -> int:
               f"{errors['training']}, measuring {errors['measuring']}; clean {clean:.2%} (10,000 test images); "
               f"PGD-40 L-inf 0.2 {pgd:.2%} (1,000)", flush=True)
         times[key] = {**result, "clean": round(float(clean), 4), "pgd40_linf_0.2": round(float(pgd), 4),
-                      "cpu": cpu, "date": datetime.date.today().isoformat(),
+                      "cpu": cpu, "conditions": load, "date": datetime.date.today().isoformat(),
                       "command": "python benchmarks/quick_presets.py --presets " + key + " --write"}
     if args.write:
         write_json_atomically(PRESET_TIMES_PATH, times)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything the tests need (Python packages, and Debian's Chromium for the browser test),
+# Installs everything the tests need (Python packages, Debian's Chromium for the browser test and nginx for the
+# deployment test),
 # then lints and runs the whole suite. Slow tests run when ADVDEMO_MNIST names the full MNIST.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,13 @@ if ! [ -x /usr/bin/chromium ]; then
     (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null
   else
     (sudo apt-get update -qq && sudo apt-get install -y -qq chromium) >/dev/null
+  fi
+fi
+if ! [ -x /usr/sbin/nginx ]; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && apt-get install -y -qq nginx) >/dev/null
+  else
+    (sudo apt-get update -qq && sudo apt-get install -y -qq nginx) >/dev/null
   fi
 fi
 python -m ruff check .

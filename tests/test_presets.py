@@ -18,10 +18,12 @@ flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile
 
 def test_times_come_from_the_benchmarks_file(tmp_path):
     path = tmp_path / "preset-times.json"
-    measured = {"train_seconds": 42.0, "measure_seconds": 250.0, "cpu": "AMD EPYC, 2 cores"}
+    measured = {"train_seconds": 42.0, "measure_seconds": 250.0, "cpu": "AMD EPYC, 2 cores",
+                "conditions": "load average 6.0 at the start, 7.5 at the end"}
     path.write_text(json.dumps({"quick": measured}))
     times = preset_times("quick", path=path, cards=tmp_path)
     assert (times.train_seconds, times.measure_seconds, times.cpu) == (42.0, 250.0, "AMD EPYC, 2 cores")
+    assert times.machine == "AMD EPYC, 2 cores (load average 6.0 at the start, 7.5 at the end)"
     assert times.describe() == "training about 42 s, measuring about 4 min"
     assert times.source == "benchmarks/quick_presets.py"
 

@@ -138,3 +138,42 @@ def test_the_child_never_runs_the_page_script(user_folder, tmp_path, monkeypatch
     assert final.state is State.DONE, final.message
     assert not marker.exists()
     assert sys.modules["__main__"] is fake_main  # the page's module is back in place for the page
+
+
+PARENT = """
+import functools, sys, time
+from advdemo.configs import TrainConfig
+from advdemo.training.jobs import ProcessJob, TrainingRequest, user_model_job
+request = TrainingRequest("orphan", "custom", "a test", TrainConfig(epochs=200, batch_size=32), None,
+                          evaluation_n=8, curve_n=0)
+job = ProcessJob(request, functools.partial(user_model_job, request, owner="s1"), owner="s1").start()
+while job.snapshot().batch == 0:
+    time.sleep(0.1)
+print(job.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_child_whose_server_is_killed_stops_and_writes_nothing(user_folder):
+    """A server killed outright (SIGKILL: no clean-up runs) no longer holds the training lock; its child must not
+    train on beside the next training, nor save its model later."""
+    import signal
+    import subprocess
+
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    try:
+        child_pid = int(parent.stdout.readline())
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(30)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(child_pid, signal.SIGKILL)
+        raise AssertionError("the orphaned training child was still running 60 s after its server was killed")
+    assert not user_folder.exists() or list(user_folder.iterdir()) == []

@@ -16,6 +16,11 @@ that passes this check but still cannot be loaded (a broken config, wrong shapes
 ``advdemo.models.load_model``, with a ``ModelFileError`` that names it: the app shows that message and
 carries on with the other models, as it does for a bundled file.
 
+Several app processes (replicas behind a proxy, ``docs/deploy.md``) may share one user folder: every listing reads
+the folder afresh, and a save runs its final check and its renames under an exclusive ``flock`` of ``models.lock``
+beside the user folder, so two saves of the same new name at once leave one complete model and a
+``ModelExistsError`` for the other.
+
 Writes are atomic: ``save_user_model`` stages the model and its card in a hidden folder inside the user folder
 (same file system, so renames are atomic), then moves them into place, model first, then card; on an error the
 previous files are put back and nothing new or temporary is left. Bundled files are never written.
@@ -23,7 +28,10 @@ previous files are put back and nothing new or temporary is left. Bundled files 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import fcntl
 import json
 import os
 import re
@@ -31,7 +39,7 @@ import shutil
 import tempfile
 import unicodedata
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -47,6 +55,8 @@ KERAS_MEMBERS = ("config.json", "model.weights.h5")
 #: The shape of every model name (bundled or user): a URL or a file name can be checked against it.
 MODEL_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _STAGING_PREFIX = ".saving-"
+#: The lock file, beside the user folder, that orders the commits of several processes (``_folder_lock``).
+FOLDER_LOCK = "models.lock"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -303,7 +313,10 @@ def save_user_model(model: Any, card: Mapping[str, Any], name: str, overwrite: b
     try:
         staged_model = save_model(model, staging / f"{name}.keras")
         staged_card = write_json_atomically(staging / f"{name}.json", dict(card))
-        _commit([(staged_model, model_path), (staged_card, card_path)], staging)
+        _commit([(staged_model, model_path), (staged_card, card_path)], staging, exclusive=not overwrite)
+    except FileExistsError:  # another process (another replica of the app) saved this name since the check above
+        raise ModelExistsError(f"a user model called {name!r} was saved by another session a moment ago: choose "
+                               "another name (yours was not saved)") from None
     except OSError as error:  # a full disk, a lost permission: said for a user, not which temporary file failed
         message = f"{error.strerror or error}: the model {name!r} was not saved; {model_path.parent} is as it was"
         raise (OSError(message) if error.errno is None else OSError(error.errno, message)) from error
@@ -314,9 +327,31 @@ def save_user_model(model: Any, card: Mapping[str, Any], name: str, overwrite: b
     return _info(name)
 
 
-def _commit(moves: list[tuple[Path, Path]], staging: Path) -> None:
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Holds ``models.lock`` beside the user folder (``fcntl.flock``, exclusive, blocking: it is held for a check and
+    a few renames only). The kernel drops it when its process ends, however it ends, so it never goes stale."""
+    fd = os.open(folder.parent / FOLDER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _commit(moves: list[tuple[Path, Path]], staging: Path, exclusive: bool = False) -> None:
     """Moves each (staged, target) into place in order; on an error, undoes every move made, previous files
-    (kept in ``staging`` meanwhile) included, and re-raises."""
+    (kept in ``staging`` meanwhile) included, and re-raises.
+
+    Runs under the folder's lock (``_folder_lock``), so of several processes committing the same name one at a time
+    goes; ``exclusive``: ``FileExistsError`` (nothing moved) if the first target exists by then."""
+    with _folder_lock(staging.parent):
+        if exclusive and moves[0][1].exists():
+            raise FileExistsError(errno.EEXIST, "exists", str(moves[0][1]))
+        _moves(moves, staging)
+
+
+def _moves(moves: list[tuple[Path, Path]], staging: Path) -> None:
     done: list[tuple[Path, Path]] = []  # (from, to) of each rename made, to undo in reverse
     try:
         for index, (staged, target) in enumerate(moves):

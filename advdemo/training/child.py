@@ -52,11 +52,14 @@ class _Sender:
 
 def serve(build: Callable[..., Any], updates: Any, cancel: Any) -> None:
     """Builds the job (``build(on_update=...)``, a ``jobs.TrainingJob``), runs it with progress sent to ``updates``
-    and the shared ``cancel`` flag watched, and sends the final snapshot."""
+    and the shared ``cancel`` flag watched, and sends the final snapshot. A child whose parent (the app's server)
+    is gone cancels its job as if asked to: killed, the server no longer holds the training lock, and an orphan
+    must not go on training beside the next one (nor save a model nobody asked for any more)."""
+    parent = os.getppid()
     job = build(on_update=_Sender(updates))
 
     def watch_cancel() -> None:
-        while not cancel.value:
+        while not cancel.value and os.getppid() == parent:
             time.sleep(CANCEL_POLL_SECONDS)
         job.cancel()
 

@@ -13,8 +13,9 @@ process at a lower CPU priority, and reads its ``snapshot()`` every second). A j
 * the evaluation (``EVALUATION_SUITE`` on ``evaluation_n`` test images, then the L-inf curve the app plots)
   rewrites the card after each figure, so the model can be attacked in the app while it runs.
 
-``JobManager`` lets one job run per server at a time: a second ``start`` is refused with ``Busy``, whose
-message says which model is training, since when and until about when.
+``JobManager`` lets one job run at a time in the whole deployment (every app process sharing ``ADVDEMO_HOME``, through
+the lock file of ``advdemo.training.lock``): a second ``start`` is refused with ``Busy``, whose message says which
+model is training, since when and until about when.
 
 Why a process for the app: TensorFlow runs every op of a process on one shared pool of threads, so a training
 in a thread of the server competes on equal terms with every session's attacks (a class of 30 saw its
@@ -45,14 +46,15 @@ from typing import Any
 
 import keras
 
-from advdemo.attacks import run
-from advdemo.configs import QUICK_BUDGET, AdvRegConfig, AttackConfig, Direction, Norm, TrainConfig
+from advdemo.attacks import member_costs, run
+from advdemo.configs import QUICK_BUDGET, AdvRegConfig, AttackConfig, Direction, Norm, StrongestConfig, TrainConfig
 from advdemo.data import Split, load_mnist
 from advdemo.evaluation import AttackSpec, accuracy, adversarial_images, headline_pgd
 from advdemo.models import registry
 from advdemo.models.cards import machine_description, write_json_atomically
 from advdemo.training import child
 from advdemo.training.adversarial import TrainingProgress, train_model
+from advdemo.training.lock import Held, Holder, TrainingLock
 
 #: What a finished model is measured with before it joins the roster: clean, FGSM, PGD-40 x3 and the
 #: strongest attack at L-inf 0.2 (the tutorial's eps), on ``TrainingRequest.evaluation_n`` test images.
@@ -225,10 +227,22 @@ class EvaluationWork:
             point = (spec.norm, spec.eps)
             self._standing[point] = min(value, self._standing.get(point, 1.0))
 
+    def _done(self, spec: AttackSpec, n: int, fraction: float) -> float:
+        """The work done when ``spec`` reports ``fraction``. The strongest attack reports its members weighted by
+        their cost on every image (``attacks.converge``); all but the first run only on the images still
+        standing, so the part of ``fraction`` beyond the first member's share counts for that share of images."""
+        if not isinstance(spec.attack, StrongestConfig):
+            return fraction * self._cost(spec, n)
+        costs = [cost for _, cost in member_costs(spec.attack)]
+        reported = fraction * sum(costs)
+        standing = self._standing.get((spec.norm, spec.eps), 1.0)
+        return n * (min(reported, costs[0]) + max(0.0, reported - costs[0]) * standing + fraction)
+
     def fraction(self, index: int, fraction: float) -> float:
         """The share of the whole evaluation done when figure ``index`` is ``fraction`` done."""
         costs = [self._cost(spec, n) for _, spec, n in self._plan]
-        done = sum(costs[:index]) + fraction * costs[index]
+        _, spec, n = self._plan[index]
+        done = sum(costs[:index]) + self._done(spec, n, fraction)
         return min(1.0, done / sum(costs))
 
 
@@ -553,27 +567,191 @@ Job = TrainingJob | ProcessJob
 
 
 class Busy(RuntimeError):
-    """A job is already running on this server."""
+    """A job is already running in this deployment (this server, or another replica sharing its ``ADVDEMO_HOME``)."""
+
+
+#: How long another replica's finished job stays on the page (seconds): a replica started the next day does not show
+#: yesterday's training.
+REMOTE_SHOWN_AFTER_END = 3600.0
+#: How often the job's owner copies its snapshot into the shared lock file and looks for a cancel request (seconds).
+LOCK_REFRESH = 1.0
+
+
+def _snapshot_content(snapshot: Snapshot) -> dict[str, Any]:
+    """A snapshot as JSON values, for the lock file (``_content_snapshot`` reads it back)."""
+    content = dataclasses.asdict(snapshot)
+    content["state"] = snapshot.state.value
+    return content
+
+
+def _content_snapshot(content: dict[str, Any]) -> Snapshot | None:
+    try:
+        fields = dict(content["snapshot"])
+        fields["state"] = State(fields["state"])
+        fields["history"] = tuple(tuple(point) for point in fields.get("history", ()))
+        fields["epoch_points"] = tuple(EpochPoint(**point) for point in fields.get("epoch_points", ()))
+        fields["figures"] = tuple(tuple(figure) for figure in fields.get("figures", ()))
+        return Snapshot(**fields)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class _RemoteConfig:
+    epochs: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _RemoteRequest:
+    """What the page reads of a job's request, for a job of another replica."""
+
+    name: str
+    train_config: _RemoteConfig
+    evaluation_n: int
+
+
+class RemoteJob:
+    """A job that another replica (another process sharing ``ADVDEMO_HOME``) runs, as its lock file describes it:
+    the same outside view as a local job (``request``, ``owner``, ``snapshot()``, ``cancel()``, ``join()``).
+
+    A lock whose holder is gone (the kernel released its flock) describes a job that will never finish: its
+    snapshot is ``FAILED``. ``cancel()`` leaves a request that the owner's replica polls."""
+
+    def __init__(self, store: TrainingLock, content: dict[str, Any], held: bool) -> None:
+        self._store, self.token = store, content.get("token", "")
+        self.refresh(content, held)
+        snapshot = self.snapshot()
+        self.owner = snapshot.owner
+        self.request = _RemoteRequest(snapshot.name, _RemoteConfig(snapshot.epochs),
+                                      int(content.get("evaluation_n", 0)))
+
+    def refresh(self, content: dict[str, Any], held: bool) -> None:
+        self._content, self._held = content, held
+
+    def snapshot(self) -> Snapshot:
+        content = self._content
+        snapshot = _content_snapshot(content) or Snapshot(str(content.get("name", "?")), "", State.TRAINING,
+                                                           started=float(content.get("since", time.time())))
+        updated = float(content.get("updated", time.time()))
+        if snapshot.state.finished:
+            return snapshot
+        if not self._held:
+            where = f"{content.get('host', '?')}, process {content.get('pid', '?')}"
+            return dataclasses.replace(
+                snapshot, state=State.FAILED, eta_seconds=None, finished_at=updated,
+                message=f"the app process that ran it ({where}) stopped; nothing half-written was kept")
+        if snapshot.eta_seconds is not None:  # as of the last refresh of the lock file
+            left = max(0.0, snapshot.eta_seconds - (time.time() - updated))
+            snapshot = dataclasses.replace(snapshot, eta_seconds=left)
+        return snapshot
+
+    def cancel(self) -> None:
+        self._store.request_cancel(self.token)
+
+    def start(self) -> RemoteJob:
+        raise RuntimeError("a job of another replica cannot be started here")
+
+    def join(self, timeout: float | None = None) -> Snapshot:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.snapshot().state.finished and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.5)
+            self.refresh(*self._store.status())
+        return self.snapshot()
 
 
 class JobManager:
-    """One training at a time per server (one process): ``start`` refuses a second with ``Busy``."""
+    """One training at a time for the whole deployment: ``start`` refuses a second with ``Busy``, whether the running
+    job is this process's or another replica's.
 
-    def __init__(self) -> None:
+    The deployment is every process sharing the store ``home`` (default: ``ADVDEMO_HOME``, read at each call, as
+    ``registry.user_dir()`` does): ``start`` takes its training lock (``advdemo.training.lock``) and a thread of this
+    process keeps the lock file's content (the job's snapshot) current until the job ends, then lets it go. The lock
+    dies with this process, so a replica that is killed does not block training. ``current()`` is this process's
+    job, or the newer job another replica runs or ran (a ``RemoteJob``, read from the lock file)."""
+
+    def __init__(self, home: Path | None = None) -> None:
         self._lock = threading.Lock()
         self._job: Job | None = None
+        self._token: str | None = None
+        self._holder: Holder | None = None
+        self._home = home
+        self._remote: RemoteJob | None = None
 
-    def current(self) -> Job | None:
-        """The running job, or the last one (finished) until another starts."""
+    def store(self) -> TrainingLock:
+        """The deployment's training lock."""
+        return TrainingLock(self._home if self._home is not None else registry.user_dir().parent)
+
+    def current(self) -> Job | RemoteJob | None:
+        """The running job, or the last one (finished) until another starts, in any replica."""
         with self._lock:
-            return self._job
+            local, token = self._job, self._token
+        try:
+            content, held = self.store().status()
+        except OSError:  # the store cannot be read: this process's view only
+            return local
+        if not content or content.get("token") in (None, token):
+            return local
+        remote = self._remote_job(content, held)
+        ended = remote.snapshot().finished_at
+        if ended is not None and time.time() - ended > REMOTE_SHOWN_AFTER_END:
+            return local
+        if local is not None and (not local.snapshot().state.finished
+                                  or local.snapshot().started >= remote.snapshot().started):
+            return local
+        return remote
+
+    def _remote_job(self, content: dict[str, Any], held: bool) -> RemoteJob:
+        """The same object for the same job (the page keys its reruns on it), refreshed."""
+        with self._lock:
+            if self._remote is None or self._remote.token != content.get("token"):
+                self._remote = RemoteJob(self.store(), content, held)
+            else:
+                self._remote.refresh(content, held)
+            return self._remote
 
     def start(self, job: Job) -> Job:
         with self._lock:
             if self._job is not None and not self._job.snapshot().state.finished:
                 raise Busy(busy_message(self._job.snapshot()))
-            self._job = job
-        return job.start()
+            if self._holder is not None:  # the last job has ended: its lock goes now, not at the keeper's next turn
+                self._holder.release(snapshot=_snapshot_content(self._job.snapshot()))
+            store = self.store()
+            snapshot = job.snapshot()
+            try:
+                holder = store.acquire({"name": job.request.name, "owner": job.owner, "since": snapshot.started,
+                                        "evaluation_n": job.request.evaluation_n,
+                                        "snapshot": _snapshot_content(snapshot)})
+            except Held as held:
+                other = RemoteJob(store, held.info, True).snapshot()
+                raise Busy(busy_message(other)) from None
+            self._job, self._token, self._holder = job, holder.token, holder
+        try:
+            started = job.start()
+        except BaseException:
+            holder.release(snapshot=_snapshot_content(dataclasses.replace(
+                job.snapshot(), state=State.FAILED, message="it could not start")))
+            raise
+        threading.Thread(target=self._keep, args=(job, holder), name=f"lock-{job.request.name}", daemon=True).start()
+        return started
+
+    @staticmethod
+    def _keep(job: Job, holder: Holder) -> None:
+        """Copies the job's snapshot into the lock file until it ends, cancels it on request, then releases."""
+        try:
+            while True:
+                snapshot = job.snapshot()
+                if snapshot.state.finished:
+                    break
+                if holder.cancel_requested():
+                    job.cancel()
+                holder.update(snapshot=_snapshot_content(snapshot))
+                time.sleep(LOCK_REFRESH)
+        except Exception:  # a store that cannot be written: the job goes on, the lock goes at its end
+            LOG.exception("the training lock file could not be updated")
+            while not job.snapshot().state.finished:
+                time.sleep(LOCK_REFRESH)
+        finally:
+            holder.release(snapshot=_snapshot_content(job.snapshot()))
 
 
 def busy_message(snapshot: Snapshot) -> str:

@@ -37,12 +37,19 @@ KIND_LABELS = {Kind.NORMAL: "normal training", Kind.NSL: "NSL adversarial regula
 @dataclasses.dataclass(frozen=True)
 class PresetTimes:
     """How long a preset took where it was measured: its training and its measurement (seconds; ``None``: not
-    timed), on which CPU, and where the figures come from."""
+    timed), on which CPU, under which conditions (e.g. the load average: a busy machine is slower), and where the
+    figures come from."""
 
     train_seconds: float | None
     measure_seconds: float | None
     cpu: str
     source: str
+    conditions: str = ""
+
+    @property
+    def machine(self) -> str:
+        """The CPU and the conditions, e.g. ``AMD EPYC, 2 cores (load average 6.1 at the start...)``."""
+        return f"{self.cpu} ({self.conditions})" if self.conditions else self.cpu
 
     def describe(self) -> str:
         """E.g. ``training about 1 min, measuring about 4 min``."""
@@ -94,7 +101,8 @@ def preset_times(key: str, path: Path = PRESET_TIMES_PATH, cards: Path = PRETRAI
         measured = None
     if isinstance(measured, dict):
         return PresetTimes(measured.get("train_seconds"), measured.get("measure_seconds"),
-                           str(measured.get("cpu", "unknown CPU")), "benchmarks/quick_presets.py")
+                           str(measured.get("cpu", "unknown CPU")), "benchmarks/quick_presets.py",
+                           str(measured.get("conditions", "")))
     try:
         card = json.loads((cards / f"{key}.json").read_text())
         seconds = float(card["training"]["seconds"])
