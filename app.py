@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advdemo.ui import explain, inputs, resources, results, runtime, style, tour, training, url
+from advdemo.ui import explain, inputs, lang, resources, results, runtime, style, tour, training, url
+from advdemo.ui.lang import N_, _
 
-TITLE = "Fooling a neural network, and making it robust"
-INTRO = (
+TITLE = N_("Fooling a neural network, and making it robust")
+INTRO = N_(
     "A small, deliberately chosen change to an image, of size **ε**, can make a neural network read the wrong "
     "digit: an **adversarial example**. Small is not the same as invisible: at the default ε = 0.2 (L-inf) the "
     "attacked digit sits on a grey haze anyone can see, so each model's column says how visible its change is and "
@@ -27,14 +28,16 @@ INTRO = (
 
 def main() -> None:
     """The page: input section, then the attack fragment (sidebar controls and results)."""
-    st.set_page_config(page_title="Adversarial examples on MNIST", page_icon="🎯", layout="wide")
     runtime.keep_kernels_between_reruns()
     url.restore_from_url()
+    lang.default_language()
+    st.set_page_config(page_title=_("Adversarial examples on MNIST"), page_icon="🎯", layout="wide")
     present = style.apply()  # presentation mode: a compact title, no intro, the explanations below the results
     style.presentation_toggle()
-    st.title(TITLE)
+    lang.selector()  # the language, at the top of the page (top right with the toggle in presentation mode)
+    st.title(_(TITLE))
     if not present:
-        st.markdown(INTRO)
+        st.markdown(_(INTRO))
     url.show_url_note()  # what a link could not use, in one line
     training.live_view()  # a training's curves, while this session follows one
     if not present:

@@ -39,8 +39,46 @@ _WHOLE_NUMBER = re.compile(r"-?[0-9]{1,9}")
 _FLAGS = {"1": True, "on": True, "true": True, "yes": True, "0": False, "off": False, "false": False, "no": False}
 
 
+def N_(message: str) -> str:
+    """Marks a text for translation (``advdemo.demo.i18n``) without translating it here."""
+    return message
+
+
+class Text(str):
+    """A text for the page made of a template (the catalog's msgid) and its fields: reads as the English text,
+    and ``translated`` gives it in another language."""
+
+    template: str
+    fields: dict[str, Any]
+
+    def __new__(cls, template: str, **fields: Any) -> Text:
+        text = super().__new__(cls, template.format(**_joined(fields, str)))
+        text.template, text.fields = template, fields
+        return text
+
+
+def _joined(fields: dict[str, Any], gettext: Callable[[str], str]) -> dict[str, Any]:
+    """A tuple field is a list of alternatives: ``a or b or c``."""
+    return {name: gettext(" or ").join(value) if isinstance(value, tuple) else value
+            for name, value in fields.items()}
+
+
+def translated(text: str, gettext: Callable[[str], str]) -> str:
+    """``text`` (a ``Text`` or a plain msgid) through ``gettext``."""
+    if isinstance(text, Text):
+        return gettext(text.template).format(**_joined(text.fields, gettext))
+    return gettext(text)
+
+
 class Refused(ValueError):
     """A link value that cannot be used; the message says why, for the page (e.g. ``not a number``)."""
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        self.text = Text(message, **fields)
+        super().__init__(str(self.text))
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        return translated(self.text, gettext)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,10 +110,10 @@ def shown(text: str) -> str:
     return clean if len(clean) <= SHOWN_CHARACTERS else clean[:SHOWN_CHARACTERS] + "…"
 
 
-def listed(items: Sequence[str]) -> str:
+def listed(items: Sequence[str], gettext: Callable[[str], str] = str) -> str:
     """``a, b, c`` (each shown safely), at most MAX_LISTED of them and how many more."""
     names = [shown(item) for item in items[:MAX_LISTED]]
-    more = f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else ""
+    more = gettext(" and {count} more").format(count=len(items) - MAX_LISTED) if len(items) > MAX_LISTED else ""
     return ", ".join(names) + more
 
 
@@ -85,7 +123,7 @@ def choice(options: dict[str, Any], what: str) -> Parser:
     def parse(text: str, context: LinkContext) -> Any:
         key = text.strip().lower()
         if key not in options:
-            raise Refused(f"unknown {what}: use {' or '.join(options)}")
+            raise Refused(N_("unknown {what}: use {options}"), what=what, options=tuple(options))
         return options[key]
 
     return parse
@@ -95,7 +133,7 @@ def parse_flag(text: str, context: LinkContext) -> bool:
     """``1``/``0`` (also on/off, true/false, yes/no)."""
     key = text.strip().lower()
     if key not in _FLAGS:
-        raise Refused("use 1 or 0")
+        raise Refused(N_("use 1 or 0"))
     return _FLAGS[key]
 
 
@@ -110,9 +148,9 @@ def whole_number(text: str) -> int:
     text = text.strip()
     digits = text.removeprefix("-")
     if digits.isascii() and digits.isdigit() and len(digits) > 9:
-        raise Refused("far too large" if digits == text else "far too small")
+        raise Refused(N_("far too large") if digits == text else N_("far too small"))
     if not _WHOLE_NUMBER.fullmatch(text):
-        raise Refused("not a whole number")
+        raise Refused(N_("not a whole number"))
     return int(text)
 
 
@@ -124,10 +162,10 @@ def integer_in(low: int, high: int, clamp: bool) -> Parser:
         if low <= value <= high:
             return value
         if not clamp:
-            raise Refused(f"out of range {low}-{high}")
+            raise Refused(N_("out of range {low}-{high}"), low=low, high=high)
         nearest = min(max(value, low), high)
-        return Adjusted(nearest, f"{'above the maximum' if value > high else 'below the minimum'} {nearest}: "
-                                 f"using {nearest}")
+        return Adjusted(nearest, Text(N_("above the maximum {nearest}: using {nearest}") if value > high
+                                      else N_("below the minimum {nearest}: using {nearest}"), nearest=nearest))
 
     return parse
 
@@ -136,7 +174,7 @@ def parse_norm(text: str, context: LinkContext) -> Norm:
     try:
         norm = Norm.parse(text)
     except ValueError:
-        raise Refused("unknown norm: use linf, l2 or l1") from None
+        raise Refused(N_("unknown norm: use linf, l2 or l1")) from None
     context.norm = norm
     return norm
 
@@ -146,15 +184,17 @@ def parse_epsilon(text: str, context: LinkContext) -> float | Adjusted:
     try:
         value = float(text)
     except ValueError:
-        raise Refused("not a number") from None
+        raise Refused(N_("not a number")) from None
     if math.isnan(value):
-        raise Refused("not a number")
+        raise Refused(N_("not a number"))
     top = EPSILON_DEFAULTS[context.norm][1]
     if 0 <= value <= top:
         return value
     nearest = min(max(value, 0.0), top)
-    side = f"above the {context.norm.label} maximum {top:g}" if value > top else "negative"
-    return Adjusted(nearest, f"{side}: using {nearest:g}")
+    if value > top:
+        return Adjusted(nearest, Text(N_("above the {norm} maximum {top:g}: using {nearest:g}"),
+                                      norm=context.norm.label, top=top, nearest=nearest))
+    return Adjusted(nearest, Text(N_("negative: using {nearest:g}"), nearest=nearest))
 
 
 def parse_fraction(allowed: Sequence[float]) -> Parser:
@@ -164,9 +204,9 @@ def parse_fraction(allowed: Sequence[float]) -> Parser:
         try:
             value = float(text)
         except ValueError:
-            raise Refused("not a number") from None
+            raise Refused(N_("not a number")) from None
         if value not in allowed:
-            raise Refused(f"not one of {', '.join(f'{option:g}' for option in allowed)}")
+            raise Refused(N_("not one of {options}"), options=", ".join(f"{option:g}" for option in allowed))
         return value
 
     return parse
@@ -176,16 +216,16 @@ def parse_target(text: str, context: LinkContext) -> int:
     """A target class 0-9; none for the strongest attack, which is untargeted."""
     value = whole_number(text)
     if not 0 <= value <= 9:
-        raise Refused("not a digit 0-9")
+        raise Refused(N_("not a digit 0-9"))
     if context.strongest:
-        raise Refused("the strongest attack is untargeted")
+        raise Refused(N_("the strongest attack is untargeted"))
     return value
 
 
 def parse_model(text: str, context: LinkContext) -> str:
     """One model of the roster."""
     if text not in context.models:
-        raise Refused("no such model")
+        raise Refused(N_("no such model"))
     return text
 
 
@@ -197,21 +237,29 @@ def parse_models(text: str, context: LinkContext) -> list[str] | Adjusted:
         return []
     known = [name for name in dict.fromkeys(names) if name in context.models]
     if not known:
-        raise Refused("no model of this app")
+        raise Refused(N_("no model of this app"))
     unknown = [name for name in dict.fromkeys(names) if name not in context.models]
     repeated = [name for name in dict.fromkeys(names) if names.count(name) > 1]
-    why = ", ".join(part for part in (f"unknown {listed(unknown)}" if unknown else "",
-                                      f"repeated {listed(repeated)}" if repeated else "") if part)
-    return Adjusted(known, f"{why}: using {', '.join(known)}") if why else known
+    using = ", ".join(known)
+    if unknown and repeated:
+        why = Text(N_("unknown {unknown}, repeated {repeated}: using {using}"), unknown=listed(unknown),
+                   repeated=listed(repeated), using=using)
+    elif unknown:
+        why = Text(N_("unknown {unknown}: using {using}"), unknown=listed(unknown), using=using)
+    elif repeated:
+        why = Text(N_("repeated {repeated}: using {using}"), repeated=listed(repeated), using=using)
+    else:
+        return known
+    return Adjusted(known, why)
 
 
 def parse_gallery_index(text: str, context: LinkContext) -> int:
     """A gallery digit's number."""
     if context.gallery_size is None:
-        raise Refused("the digit gallery is unavailable")
+        raise Refused(N_("the digit gallery is unavailable"))
     value = whole_number(text)
     if not 0 <= value < context.gallery_size:
-        raise Refused(f"out of range 0-{context.gallery_size - 1}")
+        raise Refused(N_("out of range {low}-{high}"), low=0, high=context.gallery_size - 1)
     return value
 
 
@@ -233,30 +281,31 @@ def decode_drawing(text: str, context: LinkContext | None = None) -> np.ndarray:
     """The 28x28 float32 image of ``encode_drawing``'s text; anything else is refused (never decompressed beyond
     784 bytes)."""
     if len(text) > MAX_DRAWING_LENGTH:
-        raise Refused(f"{len(text)} characters: too long for a drawing")
+        raise Refused(N_("{count} characters: too long for a drawing"), count=len(text))
     if not _BASE64URL.fullmatch(text):
-        raise Refused("not an encoded drawing")
+        raise Refused(N_("not an encoded drawing"))
     try:
         packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         inflater = zlib.decompressobj()
         pixels = inflater.decompress(packed, MNIST_SIZE * MNIST_SIZE + 1)
     except (binascii.Error, zlib.error, ValueError):
-        raise Refused("not an encoded drawing") from None
+        raise Refused(N_("not an encoded drawing")) from None
     if len(pixels) != MNIST_SIZE * MNIST_SIZE or not inflater.eof or inflater.unused_data:
-        raise Refused("not a 28x28 drawing")
+        raise Refused(N_("not a 28x28 drawing"))
     image = np.frombuffer(pixels, dtype=np.uint8).reshape(MNIST_SIZE, MNIST_SIZE).astype(np.float32) / LEVELS
     if not image.any():
-        raise Refused("an empty drawing")
+        raise Refused(N_("an empty drawing"))
     return image
 
 
-def note(ignored: Sequence[str], adjusted: Sequence[str]) -> str | None:
-    """The one-line note on what a link could not use as given, or None if it used everything."""
+def note(ignored: Sequence[str], adjusted: Sequence[str], gettext: Callable[[str], str] = str) -> str | None:
+    """The one-line note on what a link could not use as given (in ``gettext``'s language), or None if it used
+    everything."""
     parts = []
     if ignored:
-        parts.append("Ignored from the link: " + "; ".join(ignored) + ".")
+        parts.append(gettext("Ignored from the link: {items}.").format(items="; ".join(ignored)))
     if adjusted:
-        parts.append("Adjusted from the link: " + "; ".join(adjusted) + ".")
+        parts.append(gettext("Adjusted from the link: {items}.").format(items="; ".join(adjusted)))
     return " ".join(parts) or None
 
 

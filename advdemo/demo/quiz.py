@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Callable
 
 import numpy as np
+
+from advdemo.demo.i18n import N_
 
 #: The two pictures of a "spot the attack" round, by their position on screen.
 POSITIONS = ("A", "B")
@@ -29,8 +32,8 @@ class Kind(enum.StrEnum):
 
     @property
     def question(self) -> str:
-        return {"spot": "Which of these is the adversarial image?",
-                "predict": "What will the model predict for this attacked digit?"}[self.value]
+        return {"spot": N_("Which of these is the adversarial image?"),
+                "predict": N_("What will the model predict for this attacked digit?")}[self.value]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,5 +92,12 @@ class Score:
 
     def describe(self) -> str:
         if self.asked == 0:
-            return "no answers yet"
+            return N_("no answers yet")
         return f"{self.right} of {self.asked} right ({self.right / self.asked:.0%})"
+
+    def describe_in(self, gettext: Callable[[str], str]) -> str:
+        """``describe`` in ``gettext``'s language."""
+        if not self.asked:
+            return gettext("no answers yet")
+        return gettext("{right} of {asked} right ({share})").format(right=self.right, asked=self.asked,
+                                                                   share=f"{self.right / self.asked:.0%}")

@@ -16,6 +16,7 @@ import streamlit as st
 from advdemo.demo import export, figures
 from advdemo.demo.analysis import Outcome
 from advdemo.ui import resources
+from advdemo.ui.lang import _
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,13 +37,16 @@ def downloads_of(outcome: Outcome, clean: np.ndarray, label: int, title: str) ->
     stem = f"adversarial-{outcome.model}"
     return [
         Download("PNG", f"{stem}.png", "image/png", functools.partial(export.png_bytes, outcome.adversarial),
-                 f"{outcome.model}'s adversarial image as an 8-bit PNG (28 × 28; pixels rounded to 1/255)"),
+                 _("{model}'s adversarial image as an 8-bit PNG (28 × 28; pixels rounded to 1/255)").format(
+                     model=outcome.model)),
         Download("NPY", f"{stem}.npy", "application/octet-stream",
                  functools.partial(export.npy_bytes, outcome.adversarial),
-                 f"{outcome.model}'s adversarial image, float32 28 × 28, exactly (numpy.load reads it)"),
-        Download("Figure", f"{stem}-figure.png", "image/png",
+                 _("{model}'s adversarial image, float32 28 × 28, exactly (numpy.load reads it)").format(
+                     model=outcome.model)),
+        Download(_("Figure"), f"{stem}-figure.png", "image/png",
                  functools.partial(figures.outcome_png, outcome, clean, label, f"{outcome.model}: {title}"),
-                 f"{outcome.model}'s attacked image, perturbation and confidence bars as a PNG figure"),
+                 _("{model}'s attacked image, perturbation and confidence bars as a PNG figure").format(
+                     model=outcome.model)),
     ]
 
 

@@ -26,25 +26,28 @@ from advdemo.demo import link
 from advdemo.demo.charts import UPSCALE, upscale
 from advdemo.models.registry import TRANSFER_SOURCE
 from advdemo.ui import keys
+from advdemo.ui.lang import N_, _
 
 CANVAS_SIZE = 280
 STROKE_WIDTH = 22
-EMPTY_CANVAS_PROMPT = ("**The canvas is empty.** Draw one digit (0-9) with the mouse or a finger: large, "
+EMPTY_CANVAS_PROMPT = N_("**The canvas is empty.** Draw one digit (0-9) with the mouse or a finger: large, "
                        "in the middle of the black square.")
-NO_UPLOAD_PROMPT = ("Upload a photo or scan of **one** handwritten digit (PNG or JPEG, up to "
-                    f"{preprocess.MAX_UPLOAD_BYTES // 2**20} MB). Dark ink on light paper is inverted automatically.")
+NO_UPLOAD_PROMPT = N_("Upload a photo or scan of **one** handwritten digit (PNG or JPEG, up to {mb} MB). Dark ink "
+                      "on light paper is inverted automatically.")
 #: The upload widget takes any type and up to this many MB, so that the page, not the widget, refuses a GIF, a PDF
 #: or a file over MAX_UPLOAD_BYTES, and says why (the widget only marks the files it refuses with a red "!").
 UPLOAD_WIDGET_MB = 50
-EMPTY_UPLOAD_PROMPT = "No digit found in this picture: it looks blank. Try a darker pen or a tighter crop."
+EMPTY_UPLOAD_PROMPT = N_("No digit found in this picture: it looks blank. Try a darker pen or a tighter crop.")
 #: Asked beside a drawing or picture: its true label, in one click.
-LABEL_QUESTION = {"drawing": "Which digit did you draw?", "upload": "Which digit is it?"}
+LABEL_QUESTION = {"drawing": N_("Which digit did you draw?"), "upload": N_("Which digit is it?")}
 #: Presentation mode: the thumbnail's scale (pixels per MNIST pixel), and the folded chooser's label.
 THUMBNAIL_UPSCALE = 4
-CHANGE_DIGIT = "1 · Change the digit (gallery, draw, upload)"
+CHANGE_DIGIT = N_("1 · Change the digit (gallery, draw, upload)")
 #: Set when presentation mode's chooser must open on the next run (it had no digit to show while folded).
 _OPEN_CHOOSER = "_open_input_chooser"
-NO_LABEL_YET = ("**No true label yet.** A {what} has none until you give it: click its digit above. Until then "
+#: The input choices, shown translated.
+_MODE_MSGIDS = (N_("Gallery"), N_("Draw"), N_("Upload"))
+NO_LABEL_YET = N_("**No true label yet.** A {what} has none until you give it: click its digit above. Until then "
                 "the attack moves the models away from the **{judge}** model's guess, and *ALREADY WRONG?* only "
                 "means that a model disagrees with that guess.")
 
@@ -83,9 +86,10 @@ def handle_upload(name: str, data: bytes) -> UploadOutcome:
     try:
         return UploadOutcome(preprocess.preprocess_upload(data), None, False)
     except preprocess.EmptyImageError:
-        return UploadOutcome(None, EMPTY_UPLOAD_PROMPT, False)
+        return UploadOutcome(None, _(EMPTY_UPLOAD_PROMPT), False)
     except preprocess.ImageError as error:
-        return UploadOutcome(None, f"**Cannot use `{link.shown(name)}`.** {error}", True)
+        message = _("**Cannot use `{name}`.** {error}").format(name=link.shown(name), error=error)
+        return UploadOutcome(None, message, True)
 
 
 def render_canvas(key: str, initial_drawing: dict | None = None) -> tuple[np.ndarray | None, dict | None]:
@@ -153,7 +157,7 @@ def keep_drawing(pixels: np.ndarray, strokes: dict | None) -> str | None:
         forget_drawing()
         return None
     except preprocess.ImageError as error:
-        return f"This drawing cannot be used: {error}"
+        return _("This drawing cannot be used: {error}").format(error=error)
     st.session_state[keys.DRAWN_DIGIT] = link.quantise(digit.image)
     st.session_state[keys.DRAWN_INK] = digit.ink_fraction
     if strokes is not None:
@@ -168,8 +172,9 @@ def drawing_input() -> InputDigit | None:
         st.session_state[keys.CANVAS_SEED] = drawing_seed()
     pixels, strokes = render_canvas(f"canvas_{st.session_state[keys.CANVAS_VERSION]}",
                                     st.session_state[keys.CANVAS_SEED])
-    st.button("Clear the canvas", icon=":material/delete:", on_click=_clear_canvas)
-    st.caption("Undo, redo and reset: the toolbar above the canvas (with a mouse, it shows while over the canvas).")
+    st.button(_("Clear the canvas"), icon=":material/delete:", on_click=_clear_canvas)
+    st.caption(_("Undo, redo and reset: the toolbar above the canvas (with a mouse, it shows while over the "
+                 "canvas)."))
     injected = st.session_state.get(keys.INJECTED_DRAWING)
     if injected is not None:
         pixels, strokes = np.asarray(injected), None
@@ -180,9 +185,9 @@ def drawing_input() -> InputDigit | None:
             return None
     drawn = st.session_state.get(keys.DRAWN_DIGIT)
     if drawn is None:
-        st.info(EMPTY_CANVAS_PROMPT, icon=":material/draw:")
+        st.info(_(EMPTY_CANVAS_PROMPT), icon=":material/draw:")
         return None
-    return InputDigit(drawn, None, "drawing", "your drawing",
+    return InputDigit(drawn, None, "drawing", _("your drawing"),
                       preprocess.not_a_digit(drawn, st.session_state.get(keys.DRAWN_INK), "canvas"))
 
 
@@ -217,26 +222,29 @@ def default_gallery_index(gallery: Gallery) -> int:
 def gallery_input(gallery: Gallery | None, error: str | None) -> InputDigit | None:
     """Pick a bundled MNIST test digit: by index, at random, a hard one, or a random one of a class."""
     if gallery is None:
-        st.error(f"**The digit gallery is unavailable**: {error}\n\nFix: `python -m advdemo.gallery` or "
-                 "`git checkout -- pretrained/gallery.npz`. You can still draw or upload a digit.")
+        st.error(_("**The digit gallery is unavailable**: {error}\n\nFix: `python -m advdemo.gallery` or "
+                   "`git checkout -- pretrained/gallery.npz`. You can still draw or upload a digit.").format(
+                     error=error))
         return None
     keys.default(keys.GALLERY_INDEX, default_gallery_index(gallery))
     index = st.session_state[keys.GALLERY_INDEX]
     if not isinstance(index, int) or not 0 <= index < len(gallery):
         st.session_state[keys.GALLERY_INDEX] = default_gallery_index(gallery)
     by_index, pickers = st.columns(2, vertical_alignment="bottom")
-    by_index.number_input(f"Digit number (0-{len(gallery) - 1})", min_value=0, max_value=len(gallery) - 1,
+    by_index.number_input(_("Digit number (0-{last})").format(last=len(gallery) - 1), min_value=0,
+                          max_value=len(gallery) - 1,
                           step=1, key=keys.GALLERY_INDEX)
     with pickers.container(horizontal=True, gap="small"):  # each button as wide as its words; a narrow window wraps
-        st.button("Random", icon=":material/casino:", on_click=_pick, args=(gallery,), width="content")
-        st.button("Hard one", icon=":material/local_fire_department:", on_click=_pick, args=(gallery, None, True),
-                  width="content", help="A digit the base model gets wrong under a small attack.")
-    st.pills("Random digit of class", list(range(10)), key=keys.GALLERY_CLASS, on_change=_pick_class,
+        st.button(_("Random"), icon=":material/casino:", on_click=_pick, args=(gallery,), width="content")
+        st.button(_("Hard one"), icon=":material/local_fire_department:", on_click=_pick, args=(gallery, None, True),
+                  width="content", help=_("A digit the base model gets wrong under a small attack."))
+    st.pills(_("Random digit of class"), list(range(10)), key=keys.GALLERY_CLASS, on_change=_pick_class,
              args=(gallery,))
     index = int(st.session_state[keys.GALLERY_INDEX])
-    hard_note = " · a hard one" if gallery.hard[index] else ""
+    hard_note = _(" · a hard one") if gallery.hard[index] else ""
     return InputDigit(gallery.images[index, :, :, 0], int(gallery.labels[index]), "gallery",
-                      f"gallery digit {index} (MNIST test image {int(gallery.test_indices[index])}){hard_note}")
+                      _("gallery digit {index} (MNIST test image {test})").format(
+                          index=index, test=int(gallery.test_indices[index])) + hard_note)
 
 
 def _new_upload() -> None:
@@ -247,20 +255,21 @@ def _new_upload() -> None:
 def upload_input() -> InputDigit | None:
     """An uploaded picture. The widget takes any file, so that the page says why one is refused (not a PNG or
     JPEG, too large, corrupt) and shows no result for it; blank pictures give a prompt."""
-    file = st.file_uploader("A picture of one digit (PNG or JPEG)", type=None, max_upload_size=UPLOAD_WIDGET_MB,
+    file = st.file_uploader(_("A picture of one digit (PNG or JPEG)"), type=None, max_upload_size=UPLOAD_WIDGET_MB,
                             key=keys.UPLOAD_FILE, on_change=_new_upload)
     if file is None:
-        st.info(NO_UPLOAD_PROMPT, icon=":material/upload:")
+        st.info(_(NO_UPLOAD_PROMPT).format(mb=preprocess.MAX_UPLOAD_BYTES // 2**20), icon=":material/upload:")
         return None
     outcome = handle_upload(file.name, file.getvalue())
     if outcome.digit is None:
         if outcome.is_error:
-            st.error(f"{outcome.message} No result is shown for it.", icon=":material/block:")
+            st.error(_("{message} No result is shown for it.").format(message=outcome.message), icon=":material/block:")
         else:
             st.info(outcome.message or "")
         return None
-    note = " (inverted: dark ink on a light background)" if outcome.digit.inverted else ""
-    return InputDigit(outcome.digit.image, None, "upload", f"your picture `{link.shown(file.name)}`{note}",
+    note = _(" (inverted: dark ink on a light background)") if outcome.digit.inverted else ""
+    return InputDigit(outcome.digit.image, None, "upload",
+                      _("your picture `{name}`").format(name=link.shown(file.name)) + note,
                       preprocess.not_a_digit(outcome.digit.image, outcome.digit.ink_fraction, "picture"))
 
 
@@ -268,10 +277,10 @@ def stated_label(digit: InputDigit) -> int | None:
     """The label the user gives a drawing or a picture, in one click (None until they do), with a word on what
     the verdicts mean without it."""
     key = keys.STATED_LABEL if digit.origin == "drawing" else keys.UPLOAD_LABEL
-    stated = st.pills(LABEL_QUESTION.get(digit.origin, "Which digit is it?"), list(range(10)), key=key,
-                      help="Its true label: what the attack tries to move the models away from.")
+    stated = st.pills(_(LABEL_QUESTION.get(digit.origin, LABEL_QUESTION["upload"])), list(range(10)), key=key,
+                      help=_("Its true label: what the attack tries to move the models away from."))
     if stated is None:
-        st.info(NO_LABEL_YET.format(what="drawing" if digit.origin == "drawing" else "picture",
+        st.info(_(NO_LABEL_YET).format(what=_("drawing") if digit.origin == "drawing" else _("picture"),
                                     judge=TRANSFER_SOURCE), icon=":material/help:")
         return None
     return int(stated)
@@ -285,15 +294,17 @@ def describe_digit(digit: InputDigit, picture: DeltaGenerator, thumbnail: bool =
         picture.image(upscale(digit.image, THUMBNAIL_UPSCALE), width=28 * THUMBNAIL_UPSCALE)
     else:
         picture.image(upscale(digit.image), width=28 * UPSCALE,
-                      caption="What the models see: 28 × 28 pixels, MNIST-style")
+                      caption=_("What the models see: 28 × 28 pixels, MNIST-style"))
     if digit.label is not None:
-        seen = " · on the left, the 28 × 28 pixels the models see" if thumbnail else ""
-        st.markdown(f"**True label: {digit.label}** · {digit.description}{seen}")
+        seen = _(" · on the left, the 28 × 28 pixels the models see") if thumbnail else ""
+        st.markdown(_("**True label: {label}** · {description}").format(label=digit.label,
+                                                                        description=digit.description) + seen)
         return digit
     if digit.not_a_digit is not None:
-        st.warning(f"**This does not look like a digit**: it is {digit.not_a_digit}.", icon=":material/help:")
+        st.warning(_("**This does not look like a digit**: it is {why}.").format(why=digit.not_a_digit),
+                   icon=":material/help:")
     label = stated_label(digit)
-    st.caption(f"Input: {digit.description}.")
+    st.caption(_("Input: {description}.").format(description=digit.description))
     return dataclasses.replace(digit, label=label)
 
 
@@ -301,7 +312,7 @@ def choose_digit(gallery: Gallery | None, gallery_error: str | None) -> InputDig
     """The Gallery / Draw / Upload choice and the chosen input's widgets; the digit, or None (none yet, or
     refused)."""
     keys.default(keys.INPUT_MODE, keys.GALLERY if gallery is not None else keys.DRAW)
-    mode = st.radio("Input", keys.INPUT_MODES, key=keys.INPUT_MODE, horizontal=True,
+    mode = st.radio(_("Input"), keys.INPUT_MODES, key=keys.INPUT_MODE, horizontal=True, format_func=_,
                     label_visibility="collapsed", on_change=remount_canvas)
     if mode == keys.DRAW:
         return drawing_input()
@@ -319,14 +330,14 @@ def folded_input_section(gallery: Gallery | None, gallery_error: str | None) -> 
     keys.default(keys.INPUT_OPEN, False)
     picture, about, change = st.columns([1, 5, 5], gap="medium", vertical_alignment="center")
     with change:
-        chooser = st.expander(CHANGE_DIGIT, key=keys.INPUT_OPEN, on_change="rerun", icon=":material/edit:")
+        chooser = st.expander(_(CHANGE_DIGIT), key=keys.INPUT_OPEN, on_change="rerun", icon=":material/edit:")
         with chooser:
             digit = choose_digit(gallery, gallery_error)
     if digit is None:
         if not chooser.open:  # nothing to show: open the chooser (a widget's state is set before it is drawn)
             st.session_state[_OPEN_CHOOSER] = True
             st.rerun()
-        about.caption("Choose a digit: the thumbnail of what the models see appears here.")
+        about.caption(_("Choose a digit: the thumbnail of what the models see appears here."))
         return None
     with about:
         return describe_digit(digit, picture, thumbnail=True)
@@ -337,12 +348,12 @@ def input_section(gallery: Gallery | None, gallery_error: str | None, compact: b
     (``compact``), ``folded_input_section``."""
     if compact:
         return folded_input_section(gallery, gallery_error)
-    st.subheader("1 · Choose a digit")
+    st.subheader(_("1 · Choose a digit"))
     left, right = st.columns([3, 2], gap="large")
     with left:
         digit = choose_digit(gallery, gallery_error)
     with right:
         if digit is None:
-            st.caption("The 28 × 28 image the models see appears here.")
+            st.caption(_("The 28 × 28 image the models see appears here."))
             return None
         return describe_digit(digit, right)

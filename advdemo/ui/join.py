@@ -24,18 +24,19 @@ import streamlit as st
 
 from advdemo.demo import qr
 from advdemo.ui import style
+from advdemo.ui.lang import N_, _
 
 #: The button's label and key.
-BUTTON_LABEL = "Students: open this on your phone"
+BUTTON_LABEL = N_("Students: open this on your phone")
 BUTTON = "join_button"
 #: Session state: whether the QR panel is open; the panel's container key (its CSS class ``st-key-join_panel``).
 OPEN = "join_open"
 PANEL = "join_panel"
 CLOSE = "join_close"
-HEADLINE = "**Scan with your phone's camera** to open this demonstration in a session of your own"
-NO_ADDRESS = ("The page's address is unknown here (the browser did not send it), so there is no QR code: share the "
+HEADLINE = N_("**Scan with your phone's camera** to open this demonstration in a session of your own")
+NO_ADDRESS = N_("The page's address is unknown here (the browser did not send it), so there is no QR code: share the "
               "address in your browser's address bar instead.")
-LOCAL = ("This address works on this computer only (**{host}**): phones cannot open it. Open the app by an address "
+LOCAL = N_("This address works on this computer only (**{host}**): phones cannot open it. Open the app by an address "
          "they can reach, such as the *Network URL* `streamlit run` prints, and show the code from there.")
 
 
@@ -60,9 +61,11 @@ def current_link() -> str | None:
 def qr_html(link: str) -> str:
     """The panel's QR code: ``qr.svg`` of ``link`` as an image (a ``data:`` URI: ``st.html`` drops inline SVG), in a
     box that CSS sizes to the window (``style.PRESENTATION_CSS``)."""
-    source = "data:image/svg+xml;base64," + base64.b64encode(qr.svg(link).encode("utf-8")).decode("ascii")
+    svg = qr.svg(link, _("QR code of the link"))
+    source = "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    alt = html.escape(_("QR code of {link}").format(link=link), quote=True)
     return (f'<div class="advdemo-qr-box" data-link="{html.escape(link, quote=True)}">'
-            f'<img class="advdemo-qr" src="{source}" alt="{html.escape("QR code of " + link, quote=True)}"></div>')
+            f'<img class="advdemo-qr" src="{source}" alt="{alt}"></div>')
 
 
 def shown_svg(body: str) -> str | None:
@@ -77,9 +80,9 @@ def join_button() -> None:
     if not style.presenting():
         st.session_state[OPEN] = False
         return
-    st.button(BUTTON_LABEL, key=BUTTON, icon=":material/qr_code_2:", on_click=_toggle,
-              help="A QR code of this page's link, for the class: each student gets the same digit, norm, ε and "
-                   "attack in a session of their own.")
+    st.button(_(BUTTON_LABEL), key=BUTTON, icon=":material/qr_code_2:", on_click=_toggle,
+              help=_("A QR code of this page's link, for the class: each student gets the same digit, norm, ε and "
+                     "attack in a session of their own."))
 
 
 def join_panel() -> str | None:
@@ -90,14 +93,14 @@ def join_panel() -> str | None:
     link = current_link()
     with st.container(key=PANEL):
         with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
-            st.markdown(HEADLINE)
-            st.button("Close", key=CLOSE, icon=":material/close:", on_click=_close, type="primary",
+            st.markdown(_(HEADLINE))
+            st.button(_("Close"), key=CLOSE, icon=":material/close:", on_click=_close, type="primary",
                       width="content")
         if link is None:
-            st.warning(NO_ADDRESS, icon=":material/link_off:")
+            st.warning(_(NO_ADDRESS), icon=":material/link_off:")
             return None
         if qr.is_local(link):
-            st.warning(LOCAL.format(host=urlsplit(link).hostname), icon=":material/wifi_off:")
+            st.warning(_(LOCAL).format(host=urlsplit(link).hostname), icon=":material/wifi_off:")
         st.html(qr_html(link))
         st.code(link, language=None, wrap_lines=True)
     return link

@@ -15,7 +15,7 @@ from advdemo.configs import Norm
 
 # Input.
 INPUT_MODE = "input_mode"
-DRAW, GALLERY, UPLOAD = "Draw", "Gallery", "Upload"
+DRAW, GALLERY, UPLOAD = "Draw", "Gallery", "Upload"  # shown translated (msgids: inputs._MODE_MSGIDS)
 INPUT_MODES = (GALLERY, DRAW, UPLOAD)
 #: Tests (and future features) put a drawing here: an RGBA (H, W, 4) or grey (H, W) array, white on black.
 #: When present it replaces what the canvas returns.
@@ -78,6 +78,9 @@ QUIZ_ROUND = "quiz_round"
 QUIZ_SCORE = "quiz_score"
 QUIZ_ANSWER = "quiz_answer"
 URL_RESTORED = "_url_restored"
+#: The page's language (the selector at the top; ``lang=`` in the link), and the browser's (the default).
+LANG = "lang"
+LANG_BROWSER = "_lang_browser"
 #: What the link could not use as given (one line, shown on the page), or None.
 URL_NOTE = "url_note"
 #: Widgets whose value outlives a run in which they are not shown (Streamlit forgets those otherwise): the gallery

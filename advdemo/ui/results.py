@@ -23,31 +23,73 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from advdemo.configs import Norm
-from advdemo.demo import analysis, card_figures, charts
+from advdemo.demo import analysis, card_figures, charts, i18n
 from advdemo.demo.analysis import Method, Outcome, Scenario, Source, Sweep, sweep_epsilons
-from advdemo.demo.thresholds import describe_flip, visibility
+from advdemo.demo.thresholds import Flip, visibility
 from advdemo.models.registry import TRANSFER_SOURCE, ModelInfo, coloured_name
 from advdemo.ui import controls, downloads, join, keys, quiz, resources, stepthrough, url
 from advdemo.ui.inputs import InputDigit
+from advdemo.ui.lang import N_, _, ngettext, num
 from advdemo.ui.resources import ModelEntry
 
 BATCH_SIZE = keys.BATCH_SIZE
 #: The detail views' tab labels (their names in the URL: ``keys.VIEWS``).
 VIEW_SWEEP, VIEW_CURVES, VIEW_BATCH = keys.VIEW_SWEEP, keys.VIEW_CURVES, keys.VIEW_BATCH
 VIEW_STEPS, VIEW_QUIZ = keys.VIEW_STEPS, keys.VIEW_QUIZ
+#: The tabs in order; their labels are shown translated (msgids below), the URL keeps their names.
+VIEW_ORDER = (VIEW_SWEEP, VIEW_CURVES, VIEW_BATCH, VIEW_STEPS, VIEW_QUIZ)
+_VIEW_MSGIDS = (N_("This digit: ε sweep"), N_("Test set: accuracy vs ε"), N_("A batch of 32"), N_("PGD step by step"),
+                N_("Quiz"))
 #: Under each verdict until the sweep says where the model is first fooled.
-FLIP_PENDING = "Smallest ε that fools it on this digit: …"
+FLIP_PENDING = N_("Smallest ε that fools it on this digit: …")
 #: The confidence bars' height in pixels, and in presentation mode (lower: its larger type needs the room).
 BARS_HEIGHT, PRESENTATION_BARS_HEIGHT = 180, 150
 #: Above the models' answers on an input that does not look like a digit.
-MEANINGLESS = ("**No verdicts: this does not look like a digit** (see section 1). The models answer anyway, because "
+MEANINGLESS = N_("**No verdicts: this does not look like a digit** (see section 1). The models answer anyway, because "
                "a network always picks one of the ten digits, however little the input resembles one: their answers "
                "below mean nothing.")
 
 
+def view_of(label: object) -> str | None:
+    """The tab (its English label, ``keys.VIEWS``) whose label ``label`` is in any language, or None."""
+    for view in VIEW_ORDER:
+        if label == view or any(i18n.translator(code).gettext(view) == label for code in i18n.SUPPORTED):
+            return view
+    return None
+
+
+def flip_line(flip: Flip) -> str:
+    """``thresholds.describe_flip``'s line (where a model is first fooled), in the session's language."""
+    if flip.fooled is None:
+        return _("Holds at every ε tried on this digit, up to {eps}.").format(eps=num(flip.held))
+    if flip.fooled == 0:
+        return _("Wrong on this digit even without an attack.")
+    if flip.exact:
+        return _("Smallest ε that fools it on this digit: **{eps}** (it holds at {held}).").format(
+            eps=num(flip.fooled), held=num(flip.held))
+    held = _("; it holds at {eps}").format(eps=num(flip.held)) if flip.held is not None else ""
+    return _("Fooled on this digit by ε = **{eps}**{held} (between the sweep's steps: not refined).").format(
+        eps=num(flip.fooled), held=held)
+
+
+def proof_line(radius: float, norm: Norm, epsilon: float) -> tuple[bool, str]:
+    """``analysis.proof`` (whether the digit is proven, and the line under the verdict) in the session's language;
+    in English, the same text."""
+    proven, _english = analysis.proof(radius, norm, epsilon)
+    if proven:
+        ball = "" if norm is Norm.LINF else _(" ({norm} ε = {eps} moves no pixel by more than that)").format(
+            norm=norm.label, eps=num(epsilon))
+        return True, _("🔒 PROVEN: no change up to L-inf ε = {radius} can change this answer{ball}: no attack of this "
+                       "size can ever fool it (interval bounds)").format(radius=num(radius, ".3g"), ball=ball)
+    where = "" if radius > 0 else _(", not even the clean image")
+    return False, _("not proven at {norm} ε = {eps}: interval bounds prove this answer only up to L-inf ε = "
+                    "{radius}{where}; an attack that fails is no proof").format(
+        norm=norm.label, eps=num(epsilon), radius=num(radius, ".3g"), where=where)
+
+
 def title_of(scenario: Scenario, epsilon: float | None = None) -> str:
-    """The scenario in words, with a real epsilon sign."""
-    return scenario.describe(epsilon).replace("eps=", "ε = ")
+    """The scenario in words, with a real epsilon sign (``controls.scenario_title``)."""
+    return controls.scenario_title(scenario, epsilon)
 
 
 def attacked_models(scenario: Scenario, names: Sequence[str]) -> int:
@@ -76,22 +118,23 @@ def verdict(outcome: Outcome, label: int, target: int | None, *, guessed_by: str
     or not. On an input that is ``not_a_digit`` there is no verdict, only the answer.
     """
     probability = float(outcome.adversarial_probs[outcome.prediction])
-    says = f"{outcome.prediction} ({probability:.0%})"
+    says = f"{outcome.prediction} ({num(probability, '.0%')})"
     if not_a_digit:
-        return "none", f"NO VERDICT: not a digit · says {says}"
+        return "none", _("NO VERDICT: not a digit · says {says}").format(says=says)
     if outcome.clean_prediction != label:
         if guessed_by is not None:
-            return "wrong", f"ALREADY WRONG? says {outcome.clean_prediction}, {guessed_by} guessed {label}"
-        return "wrong", f"ALREADY WRONG before the attack (says {outcome.clean_prediction})"
+            return "wrong", _("ALREADY WRONG? says {clean}, {model} guessed {label}").format(
+                clean=outcome.clean_prediction, model=guessed_by, label=label)
+        return "wrong", _("ALREADY WRONG before the attack (says {clean})").format(clean=outcome.clean_prediction)
     if target is not None:
         if outcome.prediction == target:
-            return "fooled", f"🎯 REACHED {target} → says {says}"
+            return "fooled", _("🎯 REACHED {target} → says {says}").format(target=target, says=says)
         if outcome.prediction == label:
-            return "held", f"✓ MISSED {target} → still {says}"
-        return "missed", f"MISSED {target} → says {says}, wrong but not the target"
+            return "held", _("✓ MISSED {target} → still {says}").format(target=target, says=says)
+        return "missed", _("MISSED {target} → says {says}, wrong but not the target").format(target=target, says=says)
     if outcome.fooled(label):
-        return "fooled", f"✗ FOOLED → says {says}"
-    return "held", f"✓ HELD → still {says}"
+        return "fooled", _("✗ FOOLED → says {says}").format(says=says)
+    return "held", _("✓ HELD → still {says}").format(says=says)
 
 
 def verdict_html(kind: str, text: str) -> str:
@@ -107,8 +150,8 @@ def _model_heading(name: str) -> str:
 
 #: The captions of the attacked image and of the perturbation (``{amplification}``: its colour scale's factor); in
 #: presentation mode, shorter (the pictures are smaller).
-CAPTIONS = ("attacked image", "perturbation ×{amplification:.1f} (red +, blue −)")
-PRESENTATION_CAPTIONS = ("attacked", "change ×{amplification:.1f} (red +, blue −)")
+CAPTIONS = (N_("attacked image"), N_("perturbation ×{amplification} (red +, blue −)"))
+PRESENTATION_CAPTIONS = (N_("attacked"), N_("change ×{amplification} (red +, blue −)"))
 
 
 def _show_lines(outcome: Outcome, scenario: Scenario, radius: float | None, summary: str | None = None
@@ -116,22 +159,23 @@ def _show_lines(outcome: Outcome, scenario: Scenario, radius: float | None, summ
     """Under a verdict: the proof line (if ``radius``), the empty line for the smallest eps (returned), the model's
     ``summary`` (if given) and its answer before the attack."""
     if radius is not None:
-        proven, line = analysis.proof(radius, scenario.norm, scenario.epsilon)
+        proven, line = proof_line(radius, scenario.norm, scenario.epsilon)
         st.markdown(f"**{line}**" if proven else line)
     flip_line = st.empty()
     if summary is not None:
         st.caption(summary)
     clean_p = float(outcome.clean_probs[outcome.clean_prediction])
-    st.markdown(f"Before the attack: **{outcome.clean_prediction}** ({clean_p:.0%})")
+    st.markdown(_("Before the attack: **{clean}** ({confidence})").format(clean=outcome.clean_prediction,
+                                                                          confidence=num(clean_p, ".0%")))
     return flip_line
 
 
 def _show_pictures(outcome: Outcome, image: np.ndarray, attacked: DeltaGenerator, perturbation: DeltaGenerator,
                    captions: tuple[str, str]) -> None:
     """The attacked image and the perturbation (amplified, red brighter, blue darker), each filling its area."""
-    attacked.image(charts.upscale(outcome.adversarial), width="stretch", caption=captions[0])
+    attacked.image(charts.upscale(outcome.adversarial), width="stretch", caption=_(captions[0]))
     picture, amplification = charts.perturbation_picture(outcome.adversarial - image)
-    perturbation.image(picture, width="stretch", caption=captions[1].format(amplification=amplification))
+    perturbation.image(picture, width="stretch", caption=_(captions[1]).format(amplification=num(amplification, ".1f")))
 
 
 def show_outcome(outcome: Outcome, info: ModelInfo, image: np.ndarray, label: int, scenario: Scenario,
@@ -158,24 +202,27 @@ def show_outcome(outcome: Outcome, info: ModelInfo, image: np.ndarray, label: in
         flip_line = _show_lines(outcome, scenario, radius, info.summary)
         _show_pictures(outcome, image, *st.columns(2), CAPTIONS)
     norms = outcome.norms
-    st.markdown(f"Size: L-inf **{norms[Norm.LINF]:.3f}** · L2 **{norms[Norm.L2]:.3g}** · L1 **{norms[Norm.L1]:.3g}**")
+    st.markdown(_("Size: L-inf **{linf}** · L2 **{l2}** · L1 **{l1}**").format(
+        linf=num(norms[Norm.LINF], ".3f"), l2=num(norms[Norm.L2], ".3g"), l1=num(norms[Norm.L1], ".3g")))
     size = norms[scenario.norm]
     if scenario.epsilon > 0 and size < 0.9 * scenario.epsilon:
         if scenario.method is Method.STRONGEST:
-            st.caption(f"Only {size:.3g} of ε = {scenario.epsilon:g} ({scenario.norm.label}) is used: the strongest "
-                       "attack keeps the first member's image that fools the model (unchanged if it was already "
-                       "wrong), and clipping to [0, 1] cuts the rest.")
+            st.caption(_("Only {size} of ε = {eps} ({norm}) is used: the strongest attack keeps the first member's "
+                         "image that fools the model (unchanged if it was already wrong), and clipping to [0, 1] cuts "
+                         "the rest.").format(size=num(size, ".3g"), eps=num(scenario.epsilon),
+                                             norm=scenario.norm.label))
         else:
-            st.caption(f"Only {size:.3g} of ε = {scenario.epsilon:g} ({scenario.norm.label}) is left after "
-                       "clipping to valid pixel values [0, 1].")
+            st.caption(_("Only {size} of ε = {eps} ({norm}) is left after clipping to valid pixel values [0, 1].")
+                       .format(size=num(size, ".3g"), eps=num(scenario.epsilon), norm=scenario.norm.label))
     st.caption(visibility(image, outcome.adversarial, scenario.norm))
-    st.html(charts.confidence_bars(outcome, label, PRESENTATION_BARS_HEIGHT if present else BARS_HEIGHT))
+    st.html(charts.confidence_bars(outcome, label, PRESENTATION_BARS_HEIGHT if present else BARS_HEIGHT, _))
     if outcome.noisy_probs is not None and outcome.noise_prediction is not None:
         noise_p = float(outcome.noisy_probs[outcome.noise_prediction])
-        mark = "✓ right" if outcome.noise_prediction == label else "✗ wrong"
-        st.markdown(f"Random noise of the same {scenario.norm.label} size ({outcome.noise_norm:.3g}): "
-                    f"says **{outcome.noise_prediction}** ({noise_p:.0%}), {mark}")
-        st.image(charts.upscale(outcome.noisy, 4), caption="image + random noise")
+        mark = _("✓ right") if outcome.noise_prediction == label else _("✗ wrong")
+        st.markdown(_("Random noise of the same {norm} size ({size}): says **{says}** ({confidence}), {mark}").format(
+            norm=scenario.norm.label, size=num(outcome.noise_norm, ".3g"), says=outcome.noise_prediction,
+            confidence=num(noise_p, ".0%"), mark=mark))
+        st.image(charts.upscale(outcome.noisy, 4), caption=_("image + random noise"))
     return flip_line
 
 
@@ -198,10 +245,11 @@ def _resolve_label(digit: InputDigit, entries: dict[str, ModelEntry],
     """The label to attack away from, where it comes from, and the model whose guess it is (None: a true or
     stated label)."""
     if digit.label is not None:
-        return digit.label, "true label" if digit.origin == "gallery" else "the digit you stated", None
+        return digit.label, _("true label") if digit.origin == "gallery" else _("the digit you stated"), None
     judge = TRANSFER_SOURCE if TRANSFER_SOURCE in available else available[0]
     label = resources.clean_prediction((entries[judge].key,), digit.image)
-    return label, f"the {judge} model's answer on the clean image; say which digit it is to change it", judge
+    return label, _("the {model} model's answer on the clean image; say which digit it is to change it").format(
+        model=judge), judge
 
 
 def sweep_view(model_keys: resources.ModelKeys, names: tuple[str, ...], digit: InputDigit, label: int,
@@ -209,25 +257,29 @@ def sweep_view(model_keys: resources.ModelKeys, names: tuple[str, ...], digit: I
     """Confidence in the label as eps grows, on this one image, with where each model is first fooled; returns the
     sweep (``show_flips`` reads it)."""
     epsilons = sweep_epsilons(scenario.norm, scenario.epsilon)
-    st.caption(f"Computed now, on this digit only: {scenario.attack_name} in {scenario.norm.label} at "
-               f"{len(epsilons) - 1} values of ε (one attack per ε and model), against label {label}. "
-               "A cross marks where each model is first fooled; the grey line is the sidebar's ε.")
+    st.caption(_("Computed now, on this digit only: {attack} in {norm} at {count} values of ε (one attack per ε and "
+                 "model), against label {label}. A cross marks where each model is first fooled; the grey line is "
+                 "the sidebar's ε.").format(attack=scenario.attack_name, norm=scenario.norm.label,
+                                            count=len(epsilons) - 1, label=label))
     runs = (len(epsilons) - 1) * attacked_models(scenario, names)
-    with strongest_spinner(scenario, f"Sweeping ε with the strongest attack: about a second per ε and model, so "
-                                     f"up to {runs} s the first time…"):
+    with strongest_spinner(scenario, _("Sweeping ε with the strongest attack: about a second per ε and model, so "
+                                       "up to {seconds} s the first time…").format(seconds=runs)):
         result = resources.sweep(model_keys, names, digit.image, label, scenario)
-    origin = f", crafted on {scenario.transfer_from}" if scenario.source is Source.TRANSFER else ""
-    title = f"{scenario.attack_name} {scenario.norm.label}{origin}: confidence in {label} as ε grows"
-    st.vega_lite_chart(spec=charts.sweep_chart(result, names, scenario.epsilon, title), width="stretch")
+    origin = _(", crafted on {model}").format(model=scenario.transfer_from) if scenario.source is Source.TRANSFER \
+        else ""
+    title = _("{attack} {norm}{origin}: confidence in {label} as ε grows").format(
+        attack=scenario.attack_name, norm=scenario.norm.label, origin=origin, label=label)
+    st.vega_lite_chart(spec=charts.sweep_chart(result, names, scenario.epsilon, title, gettext=_), width="stretch")
     lines = []
     for name in names:
         first = result.first_fooled(name)
         if first is None:
-            lines.append(f"- **{name}** holds at every ε up to {result.epsilons[-1]:g}")
+            lines.append(_("- **{model}** holds at every ε up to {eps}").format(model=name,
+                                                                                eps=num(result.epsilons[-1])))
         elif first == 0:
-            lines.append(f"- **{name}** is wrong even without an attack")
+            lines.append(_("- **{model}** is wrong even without an attack").format(model=name))
         else:
-            lines.append(f"- **{name}** is first fooled at ε = {first:g}")
+            lines.append(_("- **{model}** is first fooled at ε = {eps}").format(model=name, eps=num(first)))
     st.markdown("\n".join(lines))
     return result
 
@@ -239,12 +291,13 @@ def show_flips(lines: Mapping[str, DeltaGenerator], model_keys: resources.ModelK
     sweep (another tab is open), where to find it."""
     if result is None:
         for line in lines.values():
-            line.markdown(f"Smallest ε that fools it on this digit: open the tab *{VIEW_SWEEP}* below.")
+            line.markdown(_("Smallest ε that fools it on this digit: open the tab *{tab}* below.").format(
+                tab=_(VIEW_SWEEP)))
         return
     flips = resources.smallest_flips(model_keys, names, digit.image, label, scenario, result,
                                      controls.EPS_STEPS[scenario.norm])
     for name, line in lines.items():
-        line.markdown(describe_flip(flips[name]))
+        line.markdown(flip_line(flips[name]))
 
 
 def curves_view(scenario: Scenario, models: Sequence[ModelInfo]) -> None:
@@ -254,38 +307,42 @@ def curves_view(scenario: Scenario, models: Sequence[ModelInfo]) -> None:
     for info in models:
         card, error = resources.card(info)
         if card is None:
-            missing.append(f"{info.name} ({error})")
+            missing.append(f"{info.name} ({error})")  # the card's error: English (advdemo.models)
         else:
             cards[info.name] = card
             card_paths.append(info.card_path)
     if missing:
-        st.caption("No figures for " + "; ".join(missing))
+        st.caption(_("No figures for {models}").format(models="; ".join(missing)))
     names = list(cards)
     norm = scenario.norm
     rows = card_figures.curve_rows(cards, norm)
     if rows:
         attacked = "/".join(str(n) for n in sorted({row["n"] for row in rows if row["eps"] > 0}))
         clean = "/".join(str(n) for n in sorted({row["n"] for row in rows if row["eps"] == 0}))
-        title = f"Test-set accuracy vs ε ({norm.label}): PGD-40 (1 restart, solid) and FGSM (dashed), white-box"
-        st.altair_chart(charts.accuracy_chart(rows, names, scenario.epsilon, title), width="stretch")
-        st.caption(f"From the model cards ({', '.join(f'{path.parent.name}/{path.name}' for path in card_paths)}), "
-                   f"measured by `python -m advdemo.evaluate` when the models were built, not recomputed here: "
-                   f"attacks on {attacked} MNIST test images" + (f", ε = 0 is clean accuracy on {clean}" if clean
-                                                                 else "") + ". Grey line: the sidebar's ε.")
+        title = _("Test-set accuracy vs ε ({norm}): PGD-40 (1 restart, solid) and FGSM (dashed), white-box").format(
+            norm=norm.label)
+        st.altair_chart(charts.accuracy_chart(rows, names, scenario.epsilon, title, gettext=_), width="stretch")
+        cards_list = ", ".join(f"{path.parent.name}/{path.name}" for path in card_paths)
+        st.caption(_("From the model cards ({cards}), measured by `python -m advdemo.evaluate` when the models were "
+                     "built, not recomputed here: attacks on {attacked} MNIST test images").format(
+                         cards=cards_list, attacked=attacked)
+                   + (_(", ε = 0 is clean accuracy on {clean}").format(clean=clean) if clean else "")
+                   + _(". Grey line: the sidebar's ε."))
     else:
-        st.info(f"The model cards hold no {norm.label} sweep yet. Measure one with "
-                "`python -m advdemo.evaluate --model pretrained/NAME.keras --write-card`.")
+        st.info(_("The model cards hold no {norm} sweep yet. Measure one with "
+                  "`python -m advdemo.evaluate --model pretrained/NAME.keras --write-card`.").format(norm=norm.label))
     table = card_figures.headline_rows(cards, list(cards))
     if table:
-        st.markdown("**Headline figures** (test accuracy; *from base (transfer)* is the NSL tutorial's own "
-                    "evaluation)")
-        frame = pd.DataFrame(table).rename(columns={"measurement": "attack", "n": "test images"})
+        st.markdown(_("**Headline figures** (test accuracy; *from base (transfer)* is the NSL tutorial's own "
+                      "evaluation)"))
+        frame = pd.DataFrame(table).rename(columns={"measurement": _("attack"), "n": _("test images")})
         st.dataframe(frame, hide_index=True, width="stretch",
                      column_config={name: st.column_config.NumberColumn(format="percent") for name in cards})
     for name, card in cards.items():
         for check in card_figures.failed_checks(card):
-            st.warning(f"**{name}** fails the sanity check *{check['check']}*: {check['detail']}. "
-                       "A sign of gradient masking: its robustness to weak attacks is not real.")
+            st.warning(_("**{model}** fails the sanity check *{check}*: {detail}. A sign of gradient masking: its "
+                         "robustness to weak attacks is not real.").format(model=name, check=check["check"],
+                                                                           detail=check["detail"]))
 
 
 def _next_batch() -> None:
@@ -297,25 +354,28 @@ def batch_view(model_keys: resources.ModelKeys, names: tuple[str, ...], scenario
     answers, and the batch score."""
     digits, error = resources.gallery()
     if digits is None:
-        st.info(f"The batch view needs the digit gallery: {error}")
+        st.info(_("The batch view needs the digit gallery: {error}").format(error=error))
         return
     keys.default(keys.BATCH_START, 0)
     start = int(st.session_state[keys.BATCH_START]) % len(digits)
-    with strongest_spinner(scenario, f"Running the strongest attack on {BATCH_SIZE} digits: about 10 s per "
-                                     "model…"):
+    with strongest_spinner(scenario, _("Running the strongest attack on {count} digits: about 10 s per "
+                                       "model…").format(count=BATCH_SIZE)):
         result, png = resources.batch(model_keys, names, resources.gallery_key(), start, BATCH_SIZE, scenario)
     held = " · ".join(f"{name} {result.score(name)}/{len(result.labels)}" for name in names)
     clean = " · ".join(f"{name} {result.clean_score(name)}/{len(result.labels)}" for name in names)
-    st.markdown(f"#### Batch score under attack: {held}")
-    st.caption(f"Clean: {clean}. Gallery digits {start}-{start + BATCH_SIZE - 1}; computed now with "
-               f"{title_of(scenario)}.")
+    st.markdown(_("#### Batch score under attack: {scores}").format(scores=held))
+    st.caption(_("Clean: {scores}. Gallery digits {first}-{last}; computed now with {scenario}.").format(
+        scores=clean, first=start, last=start + BATCH_SIZE - 1, scenario=title_of(scenario)))
     shown = names[0]
-    how = (f"crafted on {scenario.transfer_from}, the same for every model" if scenario.source is Source.TRANSFER
-           else f"the white-box attack on {shown}; each model was scored on its own white-box attack")
+    how = (_("crafted on {model}, the same for every model").format(model=scenario.transfer_from)
+           if scenario.source is Source.TRANSFER
+           else _("the white-box attack on {model}; each model was scored on its own white-box attack").format(
+               model=shown))
     st.image(png, width="stretch",
-             caption=f"Attacked digits ({how}). Title: true label; under each digit, each model's answer "
-                     f"({', '.join(f'{name[0]} = {name}' for name in names)}): green right, red wrong.")
-    st.button("Next batch", icon=":material/skip_next:", on_click=_next_batch)
+             caption=_("Attacked digits ({how}). Title: true label; under each digit, each model's answer "
+                       "({initials}): green right, red wrong.").format(
+                           how=how, initials=", ".join(f"{name[0]} = {name}" for name in names)))
+    st.button(_("Next batch"), icon=":material/skip_next:", on_click=_next_batch)
 
 
 @st.fragment
@@ -333,31 +393,34 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
     url.write_url(scenario, names)
     join.join()  # presentation mode: the students' QR code of the link just written
     if not available:
-        st.error("No model could be loaded: see the messages above.")
+        st.error(_("No model could be loaded: see the messages above."))
         return
     if digit is None or label is None:
         return
     if not names:
-        st.warning("Select at least one model in the sidebar.")
+        st.warning(_("Select at least one model in the sidebar."))
         return
     if scenario.source is Source.TRANSFER and scenario.transfer_from not in available:
-        st.error(f"The transfer attack is crafted on the **{scenario.transfer_from}** model, which is unavailable (see "
-                 "above). Choose white-box gradients in the sidebar.")
+        st.error(_("The transfer attack is crafted on the **{model}** model, which is unavailable (see above). "
+                   "Choose white-box gradients in the sidebar.").format(model=scenario.transfer_from))
         return
     needed = list(names) + ([scenario.transfer_from] if scenario.source is Source.TRANSFER and
                             scenario.transfer_from not in names else [])
     model_keys = tuple(entries[name].key for name in needed)
-    st.subheader(f"2 · The attack: {title_of(scenario)}")
+    st.subheader(_("2 · The attack: {scenario}").format(scenario=title_of(scenario)))
     strongest = scenario.method is Method.STRONGEST
     budget = scenario.attack().describe() if strongest else ""
-    st.caption(f"Computed now on this digit{f' with {budget} per model (untargeted)' if strongest else ''}. "
-               f"Label {label}: {label_source}.")
+    st.caption((_("Computed now on this digit with {budget} per model (untargeted). Label {label}: {source}.")
+                if strongest else _("Computed now on this digit. Label {label}: {source}.")).format(
+                    budget=budget, label=label, source=label_source))
     if digit.not_a_digit is not None:
-        st.warning(MEANINGLESS, icon=":material/help:")
+        st.warning(_(MEANINGLESS), icon=":material/help:")
     count = attacked_models(scenario, names)
-    with strongest_spinner(scenario, f"Running the strongest attack ({budget}) on {count} "
-                                     f"model{'s' if count > 1 else ''}: about 1-2 s per model (longer the "
-                                     "first time, while TensorFlow compiles it)…"):
+    with strongest_spinner(scenario, ngettext(
+            "Running the strongest attack ({budget}) on {count} model: about 1-2 s per model (longer the first "
+            "time, while TensorFlow compiles it)…",
+            "Running the strongest attack ({budget}) on {count} models: about 1-2 s per model (longer the first "
+            "time, while TensorFlow compiles it)…", count).format(budget=budget, count=count)):
         outcomes = resources.outcomes(model_keys, names, digit.image, label, scenario, chosen.noise)
     flip_lines = {}
     proofs = {} if digit.not_a_digit is not None or guessed_by is not None else {
@@ -368,15 +431,19 @@ def analysis_fragment(digit: InputDigit | None, entries: dict[str, ModelEntry]) 
                                 digit.not_a_digit is not None, present, proofs.get(outcome.model),
                                 beside=len(outcomes) <= 2)
         if digit.not_a_digit is None:
-            line.markdown(FLIP_PENDING)  # until the sweep below is done: one line, so nothing under it jumps
+            line.markdown(_(FLIP_PENDING))  # until the sweep below is done: one line, so nothing under it jumps
             flip_lines[outcome.model] = line
-    st.download_button("Download this example (.npz)", functools.partial(export_npz, digit, label, scenario, outcomes),
+    st.download_button(_("Download this example (.npz)"),
+                       functools.partial(export_npz, digit, label, scenario, outcomes),
                        file_name="adversarial-example.npz", mime="application/octet-stream", on_click="ignore",
                        icon=":material/download:")
     downloads.export_buttons(model_keys, digit.image, label, title_of(scenario), outcomes)
-    st.subheader("3 · Look closer")
+    st.subheader(_("3 · Look closer"))
+    shown_view = view_of(st.session_state.get(keys.VIEW))
+    if shown_view is not None:  # the open tab, in the session's language (a link or the tour give it in English)
+        st.session_state[keys.VIEW] = _(shown_view)
     sweep_tab, curves_tab, batch_tab, steps_tab, quiz_tab = st.tabs(
-        [VIEW_SWEEP, VIEW_CURVES, VIEW_BATCH, VIEW_STEPS, VIEW_QUIZ], key=keys.VIEW, on_change="rerun")
+        [_(view) for view in VIEW_ORDER], key=keys.VIEW, on_change="rerun")
     sweep = None
     if sweep_tab.open:
         with sweep_tab:

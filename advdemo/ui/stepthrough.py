@@ -18,14 +18,15 @@ import streamlit as st
 
 from advdemo.demo import charts
 from advdemo.demo.analysis import Method, Scenario, Source, StepThrough
-from advdemo.ui import keys, resources
+from advdemo.ui import controls, keys, resources
+from advdemo.ui.lang import N_, _, ngettext, num
 
 if TYPE_CHECKING:
     import altair as alt
 
 #: Seconds between two steps while playing.
 PLAY_SECONDS = 0.8
-STRONGEST_NOTE = ("The strongest attack is an ensemble (per image, the worst case over APGD runs and a gradient-free "
+STRONGEST_NOTE = N_("The strongest attack is an ensemble (per image, the worst case over APGD runs and a gradient-free "
                   "random search), not one path of steps, so there is nothing to step through. PGD, its main "
                   "ingredient without the adaptive step size, can be.")
 
@@ -58,17 +59,17 @@ def format_distance(distance: float) -> str:
 def step_caption(view: StepThrough, step: int, random_start: bool) -> str:
     """What step ``step`` is: the start, the attack's result, or a step in between."""
     if step == 0:
-        return "the random start inside the ε-ball" if random_start else "the clean image (no random start)"
+        return _("the random start inside the ε-ball") if random_start else _("the clean image (no random start)")
     if step == view.kept:
-        return "the attack's result (section 2's image)"
-    return f"after {step} step{'s' if step > 1 else ''}"
+        return _("the attack's result (section 2's image)")
+    return ngettext("after {count} step", "after {count} steps", step).format(count=step)
 
 
 def verdict_at(view: StepThrough, step: int, label: int, target: int | None) -> str:
     prediction = view.prediction(step)
     if target is not None:
-        return f"🎯 reached {target}" if prediction == target else f"not yet {target}"
-    return "✗ fooled" if prediction != label else "✓ still right"
+        return (_("🎯 reached {target}") if prediction == target else _("not yet {target}")).format(target=target)
+    return _("✗ fooled") if prediction != label else _("✓ still right")
 
 
 def steps_chart(view: StepThrough, label: int, step: int) -> alt.TopLevelMixin:
@@ -77,16 +78,17 @@ def steps_chart(view: StepThrough, label: int, step: int) -> alt.TopLevelMixin:
 
     others = view.probs.copy()
     others[:, label] = -1.0
-    rows = ([{"step": t, "class": f"label {label}", "confidence": float(view.probs[t, label])}
+    own, other = _("label {label}").format(label=label), _("strongest other digit")
+    rows = ([{"step": t, "class": own, "confidence": float(view.probs[t, label])}
              for t in range(view.steps + 1)]
-            + [{"step": t, "class": "strongest other digit", "confidence": float(others[t].max())}
+            + [{"step": t, "class": other, "confidence": float(others[t].max())}
                for t in range(view.steps + 1)])
-    colour = alt.Color("class:N", scale=alt.Scale(domain=[f"label {label}", "strongest other digit"],
+    colour = alt.Color("class:N", scale=alt.Scale(domain=[own, other],
                                                   range=[charts.HELD_COLOUR, charts.FOOLED_COLOUR]), title=None)
     lines = alt.Chart(pd.DataFrame(rows)).mark_line(point=True, strokeWidth=3).encode(
-        x=alt.X("step:Q", title="step", axis=alt.Axis(tickMinStep=1)),
+        x=alt.X("step:Q", title=_("step"), axis=alt.Axis(tickMinStep=1)),
         y=alt.Y("confidence:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"),
-                title=f"{view.model}'s confidence"),
+                title=_("{model}'s confidence").format(model=view.model)),
         color=colour, tooltip=["step", "class", alt.Tooltip("confidence:Q", format=".1%")])
     rule = alt.Chart(pd.DataFrame({"step": [step]})).mark_rule(color=charts.RULE_COLOUR,
                                                                 strokeWidth=3).encode(x="step:Q")
@@ -105,28 +107,31 @@ def _player(view: StepThrough, clean: np.ndarray, label: int, scenario: Scenario
     st.session_state[keys.STEP_INDEX] = step
     playing = bool(st.session_state.get(keys.STEP_PLAYING, False))
     previous, play, following = st.columns(3)
-    previous.button("Previous step", icon=":material/skip_previous:", on_click=_go_to, args=(step - 1,),
+    previous.button(_("Previous step"), icon=":material/skip_previous:", on_click=_go_to, args=(step - 1,),
                     disabled=step == 0, key="step_previous", width="stretch")
     if playing:
-        play.button("Pause", icon=":material/pause:", on_click=_pause, key="step_pause", width="stretch")
+        play.button(_("Pause"), icon=":material/pause:", on_click=_pause, key="step_pause", width="stretch")
     else:
-        play.button("Play", icon=":material/play_arrow:", on_click=_play, args=(last,), key="step_play",
+        play.button(_("Play"), icon=":material/play_arrow:", on_click=_play, args=(last,), key="step_play",
                     width="stretch")
-    following.button("Next step", icon=":material/skip_next:", on_click=_go_to, args=(step + 1,),
+    following.button(_("Next step"), icon=":material/skip_next:", on_click=_go_to, args=(step + 1,),
                      disabled=step == last, key="step_next", width="stretch")
-    st.slider("Step", 0, last, key=keys.STEP_INDEX, on_change=_pause)
+    st.slider(_("Step"), 0, last, key=keys.STEP_INDEX, on_change=_pause)
     image, perturbation, words = st.columns([1, 1, 2])
     image.image(charts.upscale(view.images[step]), width="stretch", caption=f"x_{step}")
     picture, amplification = charts.perturbation_picture(view.images[step] - clean)
-    perturbation.image(picture, width="stretch", caption=f"perturbation ×{amplification:.1f} (red +, blue −)")
+    perturbation.image(picture, width="stretch", caption=_("perturbation ×{amplification} (red +, blue −)").format(
+        amplification=num(amplification, ".1f")))
     distance = float(view.distances[step])
     size = scenario.epsilon - distance
     random_start = scenario.method is Method.PGD and scenario.random_start
     with words:
-        st.markdown(f"#### Step {step} of {last}: {step_caption(view, step, random_start)}")
-        st.markdown(f"{view.model} says **{view.prediction(step)}** ({view.confidence(step):.0%}) · "
-                    f"{verdict_at(view, step, label, scenario.target)}")
-        st.markdown(f"Distance to the ε-ball's boundary: ε − ‖δ‖ = {scenario.epsilon:g} − {size:.4g} = "
+        st.markdown(_("#### Step {step} of {last}: {what}").format(step=step, last=last,
+                                                                    what=step_caption(view, step, random_start)))
+        st.markdown(_("{model} says **{says}** ({confidence})").format(
+            model=view.model, says=view.prediction(step), confidence=num(view.confidence(step), ".0%"))
+            + f" · {verdict_at(view, step, label, scenario.target)}")
+        st.markdown(_("Distance to the ε-ball's boundary:") + f" ε − ‖δ‖ = {scenario.epsilon:g} − {size:.4g} = "
                     f"**{format_distance(distance)}** ({scenario.norm.label})")
     st.altair_chart(steps_chart(view, label, step), width="stretch")
 
@@ -143,22 +148,26 @@ def stepthrough_view(model_keys: resources.ModelKeys, names: tuple[str, ...], im
                      scenario: Scenario) -> None:
     """The tab: a model choice, then the player of its steps."""
     if scenario.method is Method.STRONGEST:
-        st.info(STRONGEST_NOTE)
-        st.button("Step through PGD instead", icon=":material/footprint:", on_click=_switch_to_pgd,
+        st.info(_(STRONGEST_NOTE))
+        st.button(_("Step through PGD instead"), icon=":material/footprint:", on_click=_switch_to_pgd,
                   key="step_use_pgd")
         return
     if st.session_state.get(keys.STEP_MODEL) not in names:
         st.session_state[keys.STEP_MODEL] = names[0]
-    name = st.selectbox("Model", names, key=keys.STEP_MODEL)
+    name = st.selectbox(_("Model"), names, key=keys.STEP_MODEL)
     view = resources.step_through(model_keys, name, image, label, scenario)
-    crafted = (f"crafted on {view.crafted_on}'s gradients (transfer), {name}'s answers"
-               if scenario.source is Source.TRANSFER else f"on {name}'s own gradients")
-    start = "from a random start" if scenario.random_start and scenario.method is Method.PGD else "from the clean image"
-    title = scenario.describe().replace("eps=", "ε = ")
-    st.caption(f"{title}: {view.steps} step{'s' if view.steps > 1 else ''} {start}, {crafted}. Each step moves "
-               f"along the gradient's steepest-ascent direction, then is projected back into the ε-ball and onto "
-               f"valid pixels [0, 1]. The attack returns its strongest step (the highest loss, a step that fools "
-               f"{view.crafted_on} first): step {view.kept}, section 2's image exactly.")
+    crafted = (_("crafted on {source}'s gradients (transfer), {model}'s answers").format(source=view.crafted_on,
+                                                                                         model=name)
+               if scenario.source is Source.TRANSFER else _("on {model}'s own gradients").format(model=name))
+    start = _("from a random start") if scenario.random_start and scenario.method is Method.PGD else \
+        _("from the clean image")
+    title = controls.scenario_title(scenario)
+    st.caption(ngettext("{title}: {count} step {start}, {crafted}.", "{title}: {count} steps {start}, {crafted}.",
+                        view.steps).format(title=title, count=view.steps, start=start, crafted=crafted) + " "
+               + _("Each step moves along the gradient's steepest-ascent direction, then is projected back into the "
+                   "ε-ball and onto valid pixels [0, 1]. The attack returns its strongest step (the highest loss, a "
+                   "step that fools {model} first): step {kept}, section 2's image exactly.").format(
+                       model=view.crafted_on, kept=view.kept))
     if st.session_state.get(keys.STEP_PLAYING):
         st.fragment(_playing, run_every=PLAY_SECONDS)(view, image, label, scenario)
     else:

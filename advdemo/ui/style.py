@@ -17,6 +17,7 @@ import streamlit as st
 
 from advdemo.demo import charts
 from advdemo.ui import keys
+from advdemo.ui.lang import N_, _
 
 CSS = """
 <style>
@@ -66,6 +67,7 @@ h2, h3 { padding-top: 0.3rem !important; padding-bottom: 0.2rem !important; }
 .advdemo-verdict { font-size: 1.6rem; padding: 0.3rem 0.7rem; margin: 0.1rem 0 0.35rem 0; }
 .advdemo-held, .advdemo-fooled, .advdemo-wrong, .advdemo-missed { border: 3px solid #000000; }
 /* "Students: open this on your phone" floats top left, beside the button that opens the sidebar. */
+.st-key-lang { position: fixed; top: 0.3rem; right: 15rem; z-index: 1000001; width: auto !important; }
 .st-key-join_button { position: fixed; top: 0.3rem; left: 3.6rem; z-index: 1000001; width: auto !important; }
 .st-key-join_button button { min-height: 2rem; padding: 0.1rem 0.8rem; }
 /* The QR panel covers the page: white, the code as large as the window allows (a quiet zone of 4 modules is in the
@@ -80,13 +82,14 @@ h2, h3 { padding-top: 0.3rem !important; padding-bottom: 0.2rem !important; }
   font-size: 1.15rem; color: #000000; }
 /* A narrow screen (a phone): the floating buttons go back into the flow. */
 @media (max-width: 640px) {
-  .st-key-present, .st-key-join_button, .st-key-tour_start { position: static !important; transform: none !important; }
+  .st-key-present, .st-key-lang, .st-key-join_button, .st-key-tour_start { position: static !important;
+    transform: none !important; }
 }
 </style>
 """
 #: The toggle's label and help.
-TOGGLE_LABEL = "Presentation mode"
-TOGGLE_HELP = ("For a projector: large type, no Streamlit menu, the norm, ε and attack next to the verdicts, the "
+TOGGLE_LABEL = N_("Presentation mode")
+TOGGLE_HELP = N_("For a projector: large type, no Streamlit menu, the norm, ε and attack next to the verdicts, the "
                "input folded to a thumbnail. The link keeps it (`present=1`).")
 
 
@@ -108,4 +111,4 @@ def apply() -> bool:
 def presentation_toggle() -> bool:
     """The one presentation-mode toggle (top of the page; top right, out of the flow, in presentation mode)."""
     keys.default(keys.PRESENT, False)
-    return bool(st.toggle(TOGGLE_LABEL, key=keys.PRESENT, help=TOGGLE_HELP))
+    return bool(st.toggle(_(TOGGLE_LABEL), key=keys.PRESENT, help=_(TOGGLE_HELP)))

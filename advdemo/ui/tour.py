@@ -24,6 +24,7 @@ import streamlit as st
 from advdemo.configs import Norm
 from advdemo.demo.analysis import Method, Source
 from advdemo.ui import inputs, keys, style, training
+from advdemo.ui.lang import N_, _, ngettext
 from advdemo.ui.resources import ModelEntry
 
 #: The gradient-masked model (the NSL tutorial's recipe, seed 1), a bundled model off by default.
@@ -33,8 +34,8 @@ START, BACK, NEXT, END, OTHER = "tour_start", "tour_back", "tour_next", "tour_en
 #: The step whose settings were last set (a step from a link has not been set yet), and the note on skipped steps.
 _APPLIED = "_tour_applied"
 _NOTE = "_tour_note"
-START_LABEL = "Start the tour"
-START_HELP = ("A guided tour for a class: each step sets the controls (digit, models, attack) and says what to "
+START_LABEL = N_("Start the tour")
+START_HELP = N_("A guided tour for a class: each step sets the controls (digit, models, attack) and says what to "
               "look at. The link keeps the step (`tour=K`).")
 #: Presentation mode: the start button floats at the top of the page, in the header's empty middle, so that it
 #: takes no room above the verdicts.
@@ -88,45 +89,45 @@ _STRONGEST = {**_FGSM, keys.METHOD: Method.STRONGEST}
 _MASKED = {keys.MODELS: (MASKED,), keys.VIEW: keys.VIEW_CURVES}
 
 STEPS: tuple[Step, ...] = (
-    Step("Draw a digit",
-         "Draw one digit on the black canvas, large and in the middle, then click which digit it is: the attack "
-         "needs the true label to push the models away from it.",
+    Step(N_("Draw a digit"),
+         N_("Draw one digit on the black canvas, large and in the middle, then click which digit it is: the attack "
+         "needs the true label to push the models away from it."),
          {keys.INPUT_MODE: keys.DRAW, keys.INPUT_OPEN: True},
-         alternative=Alternative("Use a gallery digit instead", {keys.INPUT_MODE: keys.GALLERY})),
-    Step("Attack the base model",
-         "One FGSM step of ε = 0.2 in L-inf (every pixel moves by at most 0.2), computed on the base model's own "
+         alternative=Alternative(N_("Use a gallery digit instead"), {keys.INPUT_MODE: keys.GALLERY})),
+    Step(N_("Attack the base model"),
+         N_("One FGSM step of ε = 0.2 in L-inf (every pixel moves by at most 0.2), computed on the base model's own "
          "gradients. The normally trained base model is usually **fooled**, although we still see the same digit: "
-         "move ε to find where it flips.",
+         "move ε to find where it flips."),
          {keys.MODELS: ("base",), **_FGSM}, needs=("base",)),
-    Step("The robust model holds",
-         "The same attack on the robust model, adversarially trained on PGD examples (TRADES): it stays right "
-         "where the base model is fooled. Its price: a little clean accuracy and a much longer training.",
+    Step(N_("The robust model holds"),
+         N_("The same attack on the robust model, adversarially trained on PGD examples (TRADES): it stays right "
+         "where the base model is fooled. Its price: a little clean accuracy and a much longer training."),
          {keys.MODELS: ("base", "robust"), **_FGSM}, needs=("base", "robust")),
-    Step("The robust model holds, even against PGD",
-         "PGD takes 40 smaller steps, each projected back into the ε-ball: a much stronger attack than one FGSM "
-         "step. The base model has no chance; the robust model still holds on most digits: its robustness is real.",
+    Step(N_("The robust model holds, even against PGD"),
+         N_("PGD takes 40 smaller steps, each projected back into the ε-ball: a much stronger attack than one FGSM "
+         "step. The base model has no chance; the robust model still holds on most digits: its robustness is real."),
          {keys.MODELS: ("base", "robust"), **_PGD}, needs=("base", "robust")),
-    Step("The masked model's trap (1 of 3): FGSM",
-         "The masked model is the NSL tutorial's recipe trained with another seed. Against FGSM at ε = 0.2 it "
-         "looks robust: FGSM barely touches it (the dashed curve in the test-set tab below).",
+    Step(N_("The masked model's trap (1 of 3): FGSM"),
+         N_("The masked model is the NSL tutorial's recipe trained with another seed. Against FGSM at ε = 0.2 it "
+         "looks robust: FGSM barely touches it (the dashed curve in the test-set tab below)."),
          {**_FGSM, **_MASKED}, needs=(MASKED,)),
-    Step("The masked model's trap (2 of 3): PGD",
-         "PGD breaks it. Near each image its gradients point the wrong way (*gradient masking*): that stops one "
-         "step, not 40 patient ones; in the tab below its PGD curve (solid) falls far below FGSM's (dashed).",
+    Step(N_("The masked model's trap (2 of 3): PGD"),
+         N_("PGD breaks it. Near each image its gradients point the wrong way (*gradient masking*): that stops one "
+         "step, not 40 patient ones; in the tab below its PGD curve (solid) falls far below FGSM's (dashed)."),
          {**_PGD, **_MASKED}, needs=(MASKED,)),
-    Step("The masked model's trap (3 of 3): the strongest attack",
-         "The strongest attack adds a random search that needs no gradients at all, and breaks it too. The lesson: "
-         "judge a model by the strongest attack, never by FGSM alone.",
+    Step(N_("The masked model's trap (3 of 3): the strongest attack"),
+         N_("The strongest attack adds a random search that needs no gradients at all, and breaks it too. The lesson: "
+         "judge a model by the strongest attack, never by FGSM alone."),
          {**_STRONGEST, **_MASKED}, needs=(MASKED,)),
-    Step("Noise versus attack",
-         "Under each model: the same digit with random noise of the same size as the attack's change. Noise hardly "
-         "ever changes an answer; the attack's chosen direction does: an adversarial example is not just noise.",
+    Step(N_("Noise versus attack"),
+         N_("Under each model: the same digit with random noise of the same size as the attack's change. Noise hardly "
+         "ever changes an answer; the attack's chosen direction does: an adversarial example is not just noise."),
          {keys.MODELS: ("base", "robust"), **_FGSM, keys.NOISE: True}, needs=("base", "robust")),
-    Step("Train your own",
-         "**Train a model** is open in the sidebar (in presentation mode, the arrow at the top left shows the "
+    Step(N_("Train your own"),
+         N_("**Train a model** is open in the sidebar (in presentation mode, the arrow at the top left shows the "
          "sidebar), with the Quick preset chosen. Press Train and watch the loss fall and the accuracy rise; "
          "when it ends, your model joins *Models to attack*: attack it as in steps 2-4, then train "
-         "*Quick: robust* and compare.",
+         "*Quick: robust* and compare."),
          {training.PRESET: "quick", training.PANEL: True}),
 )
 
@@ -138,7 +139,7 @@ def missing_models(step: Step, loaded: Mapping[str, bool]) -> list[str]:
 
 
 def _why(name: str, loaded: Mapping[str, bool]) -> str:
-    return "it could not be loaded: see the message above" if name in loaded else "it is not part of this app"
+    return _("it could not be loaded: see the message above") if name in loaded else _("it is not part of this app")
 
 
 def _set(settings: Mapping[str, Any], keep_existing: bool = False) -> None:
@@ -159,8 +160,9 @@ def go(number: int, direction: int, loaded: Mapping[str, bool], keep_existing: b
         for name in missing_models(STEPS[number - 1], loaded):
             skipped.setdefault(name, []).append(number)
         number += direction
-    notes = [f"**The {name} model is not available** ({_why(name, loaded)}): "
-             f"step{'s' if len(numbers) > 1 else ''} {', '.join(map(str, sorted(numbers)))} skipped."
+    notes = [ngettext("**The {model} model is not available** ({why}): step {steps} skipped.",
+                      "**The {model} model is not available** ({why}): steps {steps} skipped.", len(numbers)).format(
+                 model=name, why=_why(name, loaded), steps=", ".join(map(str, sorted(numbers))))
              for name, numbers in skipped.items()]
     st.session_state[_NOTE] = " ".join(notes) or None
     if not 1 <= number <= len(STEPS):  # no step left that way: the tour stays where it was (or ends)
@@ -203,19 +205,21 @@ def tour_bar(entries: Mapping[str, ModelEntry]) -> None:
     if number is None:
         if style.presenting():
             st.html(FLOATING_START_CSS)
-        st.button(START_LABEL, key=START, on_click=go, args=(1, 1, loaded), icon=":material/tour:", help=START_HELP)
+        st.button(_(START_LABEL), key=START, on_click=go, args=(1, 1, loaded), icon=":material/tour:",
+                  help=_(START_HELP))
         return
     step = STEPS[number - 1]
     with st.container(border=True, key="tour_bar"):
         words, buttons = st.columns([2, 1], vertical_alignment="center")
-        words.markdown(f"**Guided tour · step {number} of {len(STEPS)}: {step.title}**  \n{step.text}")
+        words.markdown(_("**Guided tour · step {number} of {count}: {title}**").format(
+            number=number, count=len(STEPS), title=_(step.title)) + f"  \n{_(step.text)}")
         if st.session_state.get(_NOTE):
             words.caption(st.session_state[_NOTE])
         if step.alternative is not None:
-            words.button(step.alternative.label, key=OTHER, on_click=_alternative, args=(step.alternative.settings,))
+            words.button(_(step.alternative.label), key=OTHER, on_click=_alternative, args=(step.alternative.settings,))
         with buttons.container(horizontal=True, gap="small"):
-            st.button("Back", key=BACK, on_click=go, args=(number - 1, -1, loaded), disabled=number == 1,
+            st.button(_("Back"), key=BACK, on_click=go, args=(number - 1, -1, loaded), disabled=number == 1,
                       icon=":material/arrow_back:")
-            st.button("Next", key=NEXT, on_click=go, args=(number + 1, 1, loaded), disabled=number == len(STEPS),
+            st.button(_("Next"), key=NEXT, on_click=go, args=(number + 1, 1, loaded), disabled=number == len(STEPS),
                       type="primary", icon=":material/arrow_forward:")
-            st.button("End", key=END, on_click=end, icon=":material/close:")
+            st.button(_("End"), key=END, on_click=end, icon=":material/close:")

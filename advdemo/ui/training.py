@@ -42,6 +42,7 @@ from advdemo.training.presets import (
     preset_times,
 )
 from advdemo.ui import keys
+from advdemo.ui.lang import N_, _, num
 
 PRESET = "train_preset"
 #: The "Train a model" expander's open state (the tour opens it; a new job opens it once in its own session).
@@ -58,9 +59,9 @@ NEW_NAME = "user_model_new_name"
 CUSTOM_DEFAULTS = {"kind": Kind.NSL, "epochs": 5, "batch_size": 32, "learning_rate": 1e-3, "train_examples": 60_000,
                    "multiplier": 0.2, "adv_grad_norm": Norm.LINF, "adv_step_size": 0.2, "pgd_iterations": 1,
                    "pgd_epsilon": 0.2, "random_init": False, "seed": 0}
-NO_MNIST = ("No MNIST file is configured (`ADVDEMO_MNIST`): **Train** downloads it (11 MB) the first time. On a "
+NO_MNIST = N_("No MNIST file is configured (`ADVDEMO_MNIST`): **Train** downloads it (11 MB) the first time. On a "
             "machine without internet, set `ADVDEMO_MNIST=/path/to/mnist.npz` and restart the app.")
-MNIST_MISSING = ("`ADVDEMO_MNIST` names `{path}`, which does not exist, so Train is off: point it at a Keras-format "
+MNIST_MISSING = N_("`ADVDEMO_MNIST` names `{path}`, which does not exist, so Train is off: point it at a Keras-format "
                  "mnist.npz and restart the app.")
 
 
@@ -81,7 +82,7 @@ def _key(field: str) -> str:
 
 def _preset_label(key: str) -> str:
     if key == CUSTOM:
-        return "Custom: your own settings"
+        return _("Custom: your own settings")
     return PRESETS[key].label
 
 
@@ -89,25 +90,25 @@ def _preset_times_caption(key: str) -> str:
     """How long the preset took where it was measured, and on which CPU."""
     times = preset_times(key)
     if times.train_seconds is None:
-        return "Not timed yet: the progress bar gives the estimate."
-    return (f"Measured: {times.describe()} on {times.cpu} ({times.source}); the progress bar gives the estimate "
-            "on this machine.")
+        return _("Not timed yet: the progress bar gives the estimate.")
+    return _("Measured: {times} on {cpu} ({source}); the progress bar gives the estimate on this machine.").format(
+        times=times.describe(), cpu=times.machine, source=times.source)
 
 
 def _custom_settings() -> dict:
     for field, value in CUSTOM_DEFAULTS.items():
         keys.default(_key(field), value)
-    kind = st.selectbox("Training", list(Kind), key=_key("kind"), format_func=KIND_LABELS.get,
+    kind = st.selectbox(_("Training"), list(Kind), key=_key("kind"), format_func=KIND_LABELS.get,
                         help=CUSTOM_HELP["kind"])
     values = {"kind": kind,
-              "epochs": st.number_input("Epochs", 1, 50, key=_key("epochs"), help=CUSTOM_HELP["epochs"]),
-              "batch_size": st.number_input("Batch size", 8, 1024, key=_key("batch_size"),
+              "epochs": st.number_input(_("Epochs"), 1, 50, key=_key("epochs"), help=CUSTOM_HELP["epochs"]),
+              "batch_size": st.number_input(_("Batch size"), 8, 1024, key=_key("batch_size"),
                                             help=CUSTOM_HELP["batch_size"]),
-              "learning_rate": st.number_input("Learning rate", 1e-5, 1e-1, key=_key("learning_rate"), format="%.4f",
+              "learning_rate": st.number_input(_("Learning rate"), 1e-5, 1e-1, key=_key("learning_rate"), format="%.4f",
                                                help=CUSTOM_HELP["learning_rate"]),
-              "train_examples": st.number_input("Training images", 100, 60_000, step=1000,
+              "train_examples": st.number_input(_("Training images"), 100, 60_000, step=1000,
                                                 key=_key("train_examples"), help=CUSTOM_HELP["train_examples"]),
-              "seed": st.number_input("Seed", 0, 2**31 - 1, key=_key("seed"), help=CUSTOM_HELP["seed"])}
+              "seed": st.number_input(_("Seed"), 0, 2**31 - 1, key=_key("seed"), help=CUSTOM_HELP["seed"])}
     if kind is not Kind.NORMAL:
         values.update(
             multiplier=st.number_input("multiplier", 0.0, 100.0, key=_key("multiplier"),
@@ -172,35 +173,39 @@ LIVE_EVERY = 2.0
 def stage_line(job: Job) -> str:
     """Where the job is, in one line: ``Training **m**: epoch 2/3, batch 40/157 · about 1 min left``."""
     snapshot = job.snapshot()
-    left = "" if snapshot.eta_seconds is None else f" · about {format_duration(snapshot.eta_seconds)} left"
+    left = "" if snapshot.eta_seconds is None else _(" · about {duration} left").format(
+        duration=format_duration(snapshot.eta_seconds))
     if snapshot.state is State.TRAINING and not snapshot.batches:
-        return f"Preparing **{snapshot.name}**: {snapshot.message}…"
+        return _("Preparing **{model}**: {message}…").format(model=snapshot.name, message=snapshot.message)
     if snapshot.state is State.TRAINING:
-        return f"Training **{snapshot.name}**: {snapshot.stage_label}{left}"
+        return _("Training **{model}**: {stage}").format(model=snapshot.name, stage=snapshot.stage_label) + left
     if snapshot.state is State.EVALUATING:
-        return f"**{snapshot.name}** is saved and ready to attack; {snapshot.message}{left}"
+        return _("**{model}** is saved and ready to attack; {message}").format(
+            model=snapshot.name, message=snapshot.message) + left
     return f"**{snapshot.name}**: {snapshot.message}"
 
 
 def _live_body(job: Job) -> None:
     snapshot = job.snapshot()
-    st.subheader(f"Training {snapshot.name}", anchor=False)
+    st.subheader(_("Training {model}").format(model=snapshot.name), anchor=False)
     if not snapshot.state.finished:
         st.progress(snapshot.fraction, text=stage_line(job))
     if snapshot.history or snapshot.epoch_points:
         loss, accuracy = training_charts(snapshot.history, snapshot.epoch_points,
-                                         snapshot.epochs or job.request.train_config.epochs, snapshot.monitor_images)
+                                         snapshot.epochs or job.request.train_config.epochs, snapshot.monitor_images,
+                                         _)
         left, right = st.columns(2)
         left.vega_lite_chart(loss, width="stretch")
         right.vega_lite_chart(accuracy, width="stretch")
     for description, value in snapshot.figures:
-        st.caption(f"{description}: {value:.1%} (on {job.request.evaluation_n:,} test images)")
+        st.caption(_("{description}: {value} (on {count} test images)").format(
+            description=description, value=num(value, ".1%"), count=num(job.request.evaluation_n, ",")))
     if snapshot.state is State.DONE:
-        st.success(f"**{snapshot.name}** is ready: choose it under Models to attack.")
+        st.success(_("**{model}** is ready: choose it under Models to attack.").format(model=snapshot.name))
     elif snapshot.state is State.CANCELLED:
         st.info(f"**{snapshot.name}**: {snapshot.message}")  # which training: a session opening the panel later
     elif snapshot.state is State.FAILED:
-        st.error(f"Training {snapshot.name} failed: {snapshot.message}")
+        st.error(_("Training {model} failed: {message}").format(model=snapshot.name, message=snapshot.message))
 
 
 def status_line(job: Job) -> str:
@@ -209,8 +214,8 @@ def status_line(job: Job) -> str:
     if snapshot.state.finished:
         return stage_line(job)
     if job.owner != _session_id():
-        return f"{busy_message(snapshot)} Only that session can cancel it."
-    return stage_line(job) + ". Its curves are on the page."
+        return busy_message(snapshot) + " " + _("Only that session can cancel it.")
+    return stage_line(job) + _(". Its curves are on the page.")
 
 
 def _needs_page_rerun(job: Job) -> bool:
@@ -264,31 +269,31 @@ def training_panel() -> None:
     if running and job.owner == _session_id() and st.session_state.get(OPENED_FOR) != id(job):
         st.session_state[PANEL] = True
         st.session_state[OPENED_FOR] = id(job)
-    with st.sidebar.expander("Train a model", key=PANEL, on_change="rerun", icon=":material/model_training:"):
+    with st.sidebar.expander(_("Train a model"), key=PANEL, on_change="rerun", icon=":material/model_training:"):
         keys.default(PRESET, "quick")
-        preset = st.selectbox("Preset", [*PRESETS, CUSTOM], key=PRESET, format_func=_preset_label)
+        preset = st.selectbox(_("Preset"), [*PRESETS, CUSTOM], key=PRESET, format_func=_preset_label)
         if preset == CUSTOM:
             _custom_settings()
         else:
             st.caption(PRESETS[preset].description)
             st.caption(_preset_times_caption(preset))
         keys.default(NAME, f"my-{preset}")
-        st.text_input("Name of the new model", key=NAME, max_chars=registry.MAX_NAME_LENGTH,
-                      help="Letters, digits, - and _; it is saved in your models folder.")
+        st.text_input(_("Name of the new model"), key=NAME, max_chars=registry.MAX_NAME_LENGTH,
+                      help=_("Letters, digits, - and _; it is saved in your models folder."))
         data = resolve_mnist_path()
         missing = data is not None and not data.is_file()
         if data is None:
-            st.caption(NO_MNIST)
+            st.caption(_(NO_MNIST))
         elif missing:
-            st.warning(MNIST_MISSING.format(path=data))
-        st.button("Train", key="train_start", type="primary", disabled=running or missing, on_click=_train_clicked,
+            st.warning(_(MNIST_MISSING).format(path=data))
+        st.button(_("Train"), key="train_start", type="primary", disabled=running or missing, on_click=_train_clicked,
                   icon=":material/play_arrow:")
         if st.session_state.get(MESSAGE):
             st.error(st.session_state[MESSAGE])
         if job is not None:
             st.caption(status_line(job))
         if running and job.owner == _session_id():
-            st.button("Cancel", key=CANCEL, on_click=job.cancel, icon=":material/stop_circle:")
+            st.button(_("Cancel"), key=CANCEL, on_click=job.cancel, icon=":material/stop_circle:")
 
 
 def _rename_clicked(old: str) -> None:
@@ -297,7 +302,7 @@ def _rename_clicked(old: str) -> None:
         st.session_state[MESSAGE] = None
         st.session_state[USER_MODEL] = info.name
     except (ValueError, OSError) as error:
-        st.session_state[MESSAGE] = f"Could not rename {old}: {error}"
+        st.session_state[MESSAGE] = _("Could not rename {model}: {error}").format(model=old, error=error)
 
 
 def _delete_clicked(name: str) -> None:
@@ -309,21 +314,21 @@ def _delete_clicked(name: str) -> None:
         if isinstance(chosen, list) and name in chosen:
             st.session_state[keys.MODELS] = [model for model in chosen if model != name]
     except (ValueError, OSError) as error:
-        st.session_state[MESSAGE] = f"Could not delete {name}: {error}"
+        st.session_state[MESSAGE] = _("Could not delete {model}: {error}").format(model=name, error=error)
 
 
 def user_models_panel(roster: registry.Roster) -> None:
     """The sidebar's "Your models" expander: rename or delete the models trained here."""
     users = [info.name for info in roster.models if not info.bundled]
-    with st.sidebar.expander(f"Your models ({len(users)})", icon=":material/folder_open:"):
-        st.caption(f"Saved in `{registry.user_dir()}`.")
+    with st.sidebar.expander(_("Your models ({count})").format(count=len(users)), icon=":material/folder_open:"):
+        st.caption(_("Saved in `{folder}`.").format(folder=registry.user_dir()))
         if not users:
-            st.caption("None yet: train one above.")
+            st.caption(_("None yet: train one above."))
             return
         if st.session_state.get(USER_MODEL) not in users:
             st.session_state[USER_MODEL] = users[0]
-        name = st.selectbox("Model", users, key=USER_MODEL)
-        st.text_input("New name", key=NEW_NAME, max_chars=registry.MAX_NAME_LENGTH)
+        name = st.selectbox(_("Model"), users, key=USER_MODEL)
+        st.text_input(_("New name"), key=NEW_NAME, max_chars=registry.MAX_NAME_LENGTH)
         left, right = st.columns(2)
-        left.button("Rename", key="user_model_rename", on_click=_rename_clicked, args=(name,))
-        right.button("Delete", key="user_model_delete", on_click=_delete_clicked, args=(name,))
+        left.button(_("Rename"), key="user_model_rename", on_click=_rename_clicked, args=(name,))
+        right.button(_("Delete"), key="user_model_delete", on_click=_delete_clicked, args=(name,))

@@ -2,9 +2,10 @@
 
 On a session's first run the URL's query parameters, if any, overwrite the widgets' defaults; after every run the
 URL is rewritten from the current scenario (the attack, the models, the input with its gallery digit or drawing and
-label, the noise control, the open tab, presentation mode, the tour's step), so a bookmarked or shared link reopens
-the same demonstration. ``PARAMS`` lists the parameters, one row each; a value the link cannot use as given is
-refused or clamped (``advdemo.demo.link``) and a one-line note on the page says so.
+label, the noise control, the open tab, presentation mode, the tour's step, the language), so a bookmarked or
+shared link reopens the same demonstration. ``PARAMS`` lists the parameters, one row each; a value the link cannot
+use as given is refused or clamped (``advdemo.demo.link``) and a one-line note on the page says so (in the page's
+language).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any
 
 import streamlit as st
 
-from advdemo.demo import link
+from advdemo.demo import i18n, link
 from advdemo.demo.analysis import MAX_PGD_STEPS, STEP_FRACTIONS, Method, Scenario, Source
 from advdemo.models import registry
-from advdemo.ui import resources
+from advdemo.ui import lang, resources
 from advdemo.ui.keys import (
     DRAW,
     DRAWN_DIGIT,
@@ -27,6 +28,8 @@ from advdemo.ui.keys import (
     INPUT_MODE,
     INPUT_MODES,
     KEPT_INPUT,
+    LANG,
+    LANG_BROWSER,
     METHOD,
     MODELS,
     NOISE,
@@ -63,6 +66,19 @@ def _parse_method(text: str, context: link.LinkContext) -> Method:
     method = link.choice({method.value: method for method in Method}, "attack")(text, context)
     context.strongest = method is Method.STRONGEST
     return method
+
+
+def _lang_written(session: Mapping[str, Any]) -> bool:
+    """The link carries the language unless it is English for a browser that defaults to English."""
+    return session.get(LANG, i18n.DEFAULT) != i18n.DEFAULT or session.get(LANG_BROWSER, i18n.DEFAULT) != i18n.DEFAULT
+
+
+def _view_name(label: str) -> str | None:
+    """A tab's name in the URL, from its label in any language."""
+    for name, view in VIEWS.items():
+        if label == view or any(i18n.translator(code).gettext(view) == label for code in i18n.SUPPORTED):
+            return name
+    return None
 
 
 def _parse_tour_step(text: str, context: link.LinkContext) -> int:
@@ -113,19 +129,24 @@ PARAMS: tuple[Param, ...] = (
           max_length=link.MAX_DRAWING_LENGTH),
     Param("label", STATED_LABEL, link.integer_in(0, 9, clamp=False), write=str, when=_mode_is(DRAW)),
     Param("noise", NOISE, link.parse_flag, write=link.write_flag),
-    Param("view", VIEW, link.choice(VIEWS, "view"), write={label: name for name, label in VIEWS.items()}.get),
+    Param("view", VIEW, link.choice(VIEWS, "view"), write=_view_name),
     Param("present", PRESENT, link.parse_flag, write=link.write_flag),
     Param("tour", TOUR, _parse_tour_step, write=str),
+    Param("lang", LANG, link.choice({code: code for code in i18n.SUPPORTED}, "language"), write=str,
+          when=_lang_written),
 )
 _NAMES = {param.name for param in PARAMS}
 
 
-def read_link(query: Mapping[str, Sequence[str]], context: link.LinkContext) -> tuple[dict[str, Any], str | None]:
+def read_link(query: Mapping[str, Sequence[str]], context: link.LinkContext,
+              language: str = i18n.DEFAULT) -> tuple[dict[str, Any], str | None]:
     """The session-state values a link sets, and the one-line note on what it could not use as given.
 
     ``query``: each parameter's values in the URL (a repeated parameter has several: the last one counts).
-    Never raises for a hostile link: every value is parsed by its ``Param.read`` and refused or clamped.
+    ``language``: the note's language. Never raises for a hostile link: every value is parsed by its
+    ``Param.read`` and refused or clamped.
     """
+    _, ngettext = i18n.translator(language).gettext, i18n.translator(language).ngettext
     values: dict[str, Any] = {}
     ignored: list[str] = []
     adjusted: list[str] = []
@@ -135,24 +156,27 @@ def read_link(query: Mapping[str, Sequence[str]], context: link.LinkContext) -> 
             continue
         text = texts[-1]
         if len(texts) > 1:
-            adjusted.append(f"`{param.name}` given {len(texts)} times (using the last)")
+            adjusted.append(_("`{name}` given {count} times (using the last)").format(name=param.name,
+                                                                                    count=len(texts)))
         if len(text) > param.max_length:
-            ignored.append(link.item(param.name, text, f"{len(text):,} characters: too long"))
+            ignored.append(link.item(param.name, text, _("{count} characters: too long").format(
+                count=i18n.number(len(text), ",", language))))
             continue
         try:
             value = param.read(text, context)
         except link.Refused as why:
-            ignored.append(link.item(param.name, text, str(why)))
+            ignored.append(link.item(param.name, text, why.translated(_)))
             continue
         if isinstance(value, link.Adjusted):
-            adjusted.append(link.item(param.name, text, value.why))
+            adjusted.append(link.item(param.name, text, link.translated(value.why, _)))
             value = value.value
         values[param.key(context) if callable(param.key) else param.key] = value
         values.update(param.also)
     unknown = [name for name in query if name not in _NAMES]
     if unknown:
-        ignored.append(f"unknown parameter{'s' if len(unknown) > 1 else ''} `{link.listed(unknown)}`")
-    return values, link.note(ignored, adjusted)
+        ignored.append(ngettext("unknown parameter `{names}`", "unknown parameters `{names}`", len(unknown))
+                       .format(names=link.listed(unknown, _)))
+    return values, link.note(ignored, adjusted, _)
 
 
 def restore_from_url() -> None:
@@ -168,7 +192,10 @@ def restore_from_url() -> None:
     gallery, _ = resources.gallery()
     context = link.LinkContext(models=registry.list_models().names,
                                gallery_size=None if gallery is None else len(gallery))
-    values, note = read_link(query, context)
+    chosen = query.get(LANG, [None])[-1]
+    language = chosen.strip().lower() if chosen and chosen.strip().lower() in i18n.SUPPORTED else \
+        lang.browser_language()
+    values, note = read_link(query, context, language)
     for key, value in values.items():
         st.session_state[key] = value
     st.session_state[URL_NOTE] = note
