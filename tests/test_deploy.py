@@ -23,6 +23,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from loops import run_in_own_loop
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_LOCAL = REPO / "deploy" / "run-local.sh"
@@ -334,7 +335,7 @@ def test_sessions_spread_over_both_replicas_and_keep_theirs(deployment):
             assert status == 200 and again["x-advdemo-replica"] == replica and "advdemo_replica" not in again.get(
                 "set-cookie", "")
         cookies.append((replica, xsrf))
-    seen = asyncio.run(_sessions(deployment.url, cookies))
+    seen = run_in_own_loop(_sessions(deployment.url, cookies))
     assert [before for before, _ in seen] == [replica for replica, _ in cookies]
     assert [again for _, again in seen] == [replica for replica, _ in cookies]
     # Which replica really served each WebSocket: nginx's access log names the upstream (written when it closes).

@@ -6,12 +6,12 @@ Needs the bundled base and robust models (skipped without them); about 30 s, mos
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
+from loops import run_in_own_loop
 
 from advdemo import PRETRAINED_DIR
 
@@ -69,7 +69,7 @@ def test_two_students_get_their_own_verdicts(tmp_path):
             return await load_protocol.run_level(2, settings, {}, load_protocol.Probe([]),
                                                  load_protocol.Progress(total=4))
 
-        result = asyncio.run(level())
+        result = run_in_own_loop(level())
 
     figures = result.figures()
     problems = "\n".join(load_protocol.describe_problems(result, limit=20))

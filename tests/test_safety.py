@@ -82,7 +82,17 @@ def test_html_is_only_rendered_from_constants_or_escaped():
 
 #: Functions that build HTML from numbers and fixed words only, escaping what they put in
 #: (``test_the_confidence_bars_escape_and_hold_only_numbers``).
-ESCAPING_BUILDERS = {"charts.confidence_bars"}
+#: Builders of HTML that escape what they are given: the confidence bars (numbers only) and the QR panel (the link
+#: escaped, the QR code a base64 data URI).
+ESCAPING_BUILDERS = {"charts.confidence_bars", "qr_html"}
+
+
+def test_the_qr_panel_escapes_the_link():
+    from advdemo.ui.join import qr_html
+
+    hostile = 'http://x/?a="><script>alert(1)</script>'
+    body = qr_html(hostile)
+    assert "<script>" not in body and "&lt;script&gt;" in body and body.count("<img") == 1
 
 
 def rendered_names(node: ast.AST) -> list[str]:
