@@ -20,6 +20,6 @@ if ! [ -x /usr/sbin/nginx ]; then
   fi
 fi
 python -m ruff check .
-# Two test processes, each taking whole files (a file's servers and caches stay in one process);
-# ADVDEMO_TEST_WORKERS=0 runs everything in this process.
-python -m pytest -q -p no:cacheprovider -n "${ADVDEMO_TEST_WORKERS:-2}" --dist loadfile "$@"
+# Two test processes that take the next test as each one finishes (a file's servers and caches are made in each
+# process that runs one of its tests); ADVDEMO_TEST_WORKERS=0 runs everything in this process.
+python -m pytest -q -p no:cacheprovider -n "${ADVDEMO_TEST_WORKERS:-2}" --dist worksteal "$@"
