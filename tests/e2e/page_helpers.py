@@ -291,3 +291,33 @@ def open_expander(page, expander, reruns: bool = True) -> None:
         summary = expander.locator("summary")
         settle(page, summary.click) if reruns else summary.click()
     expect()(details).to_have_attribute("open", "")
+
+
+#: The projectors' sizes whose first screen must hold the whole cause and effect.
+PROJECTORS = [{"width": 1280, "height": 720}, {"width": 1024, "height": 768}]
+
+
+def inside(box: dict | None, viewport: dict) -> bool:
+    return (box is not None and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+            and box["y"] + box["height"] <= viewport["height"])
+
+
+def first_screen(page) -> tuple[dict[str, dict | None], list]:
+    """The bounding boxes of what presentation mode's first screen must hold (the digit's thumbnail, the eps slider,
+    each model's verdict and attacked image), and each model's column."""
+    main = page.get_by_test_id("stMain")
+    verdicts = page.locator(VERDICT)
+    columns = page.locator('[data-testid="stColumn"]').filter(has=verdicts).all()  # each model's column
+    shown = {"digit": main.get_by_test_id("stImage").first,  # the folded input's thumbnail, top left
+             "eps": main.locator(".st-key-eps_linf")}
+    for number, column in enumerate(columns):
+        shown[f"verdict {number}"] = column.locator(VERDICT)
+        shown[f"attacked image {number}"] = column.get_by_test_id("stImage").first  # the picture and its caption
+    return {name: element.bounding_box() for name, element in shown.items()}, columns
+
+
+def below_the_fold(boxes: dict[str, dict | None], viewport: dict) -> dict[str, int]:
+    """Pixels below the fold (or off screen) of each box that is not wholly on the first screen."""
+    return {name: None if box is None else round(box["y"] + box["height"] - viewport["height"])
+            for name, box in boxes.items() if not inside(box, viewport)}
+

@@ -15,7 +15,20 @@ from __future__ import annotations
 import re
 
 import pytest
-from page_helpers import VERDICT, attack_heading, open_app, query, set_toggle, settle, wait_idle, widget
+from page_helpers import (
+    PROJECTORS,
+    VERDICT,
+    attack_heading,
+    below_the_fold,
+    first_screen,
+    inside,
+    open_app,
+    query,
+    set_toggle,
+    settle,
+    wait_idle,
+    widget,
+)
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -24,11 +37,6 @@ VIEWPORT = {"width": 1280, "height": 720}
 MAIN_EPS_SLIDER = '[data-testid="stMain"] [data-testid="stSlider"] input[type="range"]'
 #: The style sheet presentation mode adds (``advdemo/ui/style.py``).
 PRESENTATION_STYLE = "style.advdemo-present"
-
-
-def inside(box: dict | None, viewport: dict) -> bool:
-    return (box is not None and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= viewport["width"]
-            and box["y"] + box["height"] <= viewport["height"])
 
 
 def test_moving_eps_and_the_verdicts_share_one_1280x720_screen(app_url, new_page):
@@ -92,29 +100,16 @@ def test_the_toggle_moves_the_controls_above_the_verdicts_and_back(app_url, new_
     assert widget(page, "gallery_index").locator("input").input_value() == "6"  # the same digit throughout
 
 
-#: The projectors' sizes whose first screen must hold the whole cause and effect.
-PROJECTORS = [{"width": 1280, "height": 720}, {"width": 1024, "height": 768}]
-
-
 @pytest.mark.parametrize("viewport", PROJECTORS, ids=lambda viewport: f"{viewport['width']}x{viewport['height']}")
 def test_the_digit_eps_verdicts_and_attacked_images_fit_the_first_screen(app_url, new_page, viewport):
     page = new_page(viewport=viewport)
     open_app(page, f"{app_url}?present=1&models=base,robust")
-    main = page.get_by_test_id("stMain")
-    verdicts = page.locator(VERDICT)
-    expect(verdicts).to_have_count(2)
-    columns = page.locator('[data-testid="stColumn"]').filter(has=verdicts)  # each model's column
-    expect(columns).to_have_count(2)
-    shown = {"digit": main.get_by_test_id("stImage").first,  # the folded input's thumbnail, top left
-             "eps": main.locator(".st-key-eps_linf")}
-    for number, column in enumerate(columns.all()):
-        shown[f"verdict {number}"] = column.locator(VERDICT)
-        shown[f"attacked image {number}"] = column.get_by_test_id("stImage").first  # the picture and its caption
-    boxes = {name: element.bounding_box() for name, element in shown.items()}
-    below = {name: round(box["y"] + box["height"] - viewport["height"]) for name, box in boxes.items()
-             if not inside(box, viewport)}
+    expect(page.locator(VERDICT)).to_have_count(2)
+    boxes, columns = first_screen(page)
+    assert len(columns) == 2
+    below = below_the_fold(boxes, viewport)
     assert not below, f"px below the fold (or off screen): {below}"
     assert page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTop") == 0
     for number in range(2):
         assert boxes[f"attacked image {number}"]["width"] >= 90, boxes  # smaller, still a picture
-        expect(columns.nth(number).get_by_test_id("stImage").first).to_contain_text("attacked")
+        expect(columns[number].get_by_test_id("stImage").first).to_contain_text("attacked")
